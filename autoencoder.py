@@ -1,0 +1,185 @@
+"""Part 1: a plain autoencoder squeezes MNIST digits through a 2-number code.
+
+The encoder maps each 28x28 image (784 pixels) to a code z of just two numbers; the decoder
+rebuilds the image from z alone. Training minimises the mean squared difference between input
+and reconstruction. Because z has two dimensions we can look at it: the scatter plot shows where
+each test digit lands, and the grid shows what the decoder draws at each point of the plane.
+Nothing decides *where* the codes land, so they form irregular streaks with gaps in between;
+parts 2-4 add an adversary to give the code space a shape we choose.
+
+    python autoencoder.py --train True     # train; prints the run folder
+    python autoencoder.py --train False    # load the newest run, save its figures as PNG
+    tensorboard --logdir Results           # loss, code histogram, images, graph
+
+Network: 784 -> 1000 -> 1000 -> z (2) -> 1000 -> 1000 -> 784, ReLU hidden layers, a linear
+code and a sigmoid output; Adam (learning rate 0.001, beta1 0.9), batches of 100.
+"""
+import os
+import time
+import types
+
+import numpy as np
+
+import common  # before TensorFlow: it sets TensorFlow's environment and graph mode
+import tensorflow.compat.v1 as tf
+
+MODEL = "Autoencoder"
+INPUT_DIM = 784
+N_L1 = 1000
+N_L2 = 1000
+Z_DIM = 2
+LOG_EVERY = 50  # iterations between log lines and TensorBoard summaries
+GRID_SIZE = 20  # the decoded grid is GRID_SIZE x GRID_SIZE images
+
+
+def dense(x, n_in, n_out, name):
+    """A fully connected layer, x @ W + b, whose variables live in its own scope."""
+    with tf.variable_scope(name, reuse=None):
+        weights = tf.get_variable("weights", [n_in, n_out],
+                                  initializer=tf.random_normal_initializer(mean=0.0, stddev=0.01))
+        bias = tf.get_variable("bias", [n_out], initializer=tf.constant_initializer(0.0))
+        return tf.add(tf.matmul(x, weights), bias, name="matmul")
+
+
+def encoder(x, z_dim, reuse=False):
+    """Image (784) -> code z (z_dim), linear at the end so z can take any value."""
+    with tf.variable_scope("Encoder", reuse=reuse):
+        e_1 = tf.nn.relu(dense(x, INPUT_DIM, N_L1, "e_dense_1"))
+        e_2 = tf.nn.relu(dense(e_1, N_L1, N_L2, "e_dense_2"))
+        return dense(e_2, N_L2, z_dim, "e_latent_variable")
+
+
+def decoder(z, z_dim, reuse=False):
+    """Code z -> image (784), squashed by a sigmoid into the pixels' range [0, 1]."""
+    with tf.variable_scope("Decoder", reuse=reuse):
+        d_1 = tf.nn.relu(dense(z, z_dim, N_L2, "d_dense_1"))
+        d_2 = tf.nn.relu(dense(d_1, N_L2, N_L1, "d_dense_2"))
+        return tf.nn.sigmoid(dense(d_2, N_L1, INPUT_DIM, "d_output"))
+
+
+def build_graph(args):
+    """Placeholders, the autoencoder, its loss, its optimiser and its summaries."""
+    tf.reset_default_graph()
+    tf.set_random_seed(args.seed)
+    x = tf.placeholder(tf.float32, [None, INPUT_DIM], name="Input")
+    # The decoder is built twice with shared weights: once on the encoder's codes (training)
+    # and once on codes we feed ourselves (drawing the grid).
+    z_in = tf.placeholder(tf.float32, [None, args.z_dim], name="Decoder_input")
+
+    z = encoder(x, args.z_dim)
+    reconstruction = decoder(z, args.z_dim)
+    generated = decoder(z_in, args.z_dim, reuse=True)
+
+    loss = tf.reduce_mean(tf.square(x - reconstruction))
+    train_op = tf.train.AdamOptimizer(args.learning_rate, beta1=args.beta1).minimize(loss)
+
+    tf.summary.scalar("Loss/reconstruction", loss)
+    tf.summary.histogram("Distributions/encoder_z", z)
+    tf.summary.image("Images/input", tf.reshape(x, [-1, 28, 28, 1]), max_outputs=10)
+    tf.summary.image("Images/reconstruction", tf.reshape(reconstruction, [-1, 28, 28, 1]),
+                     max_outputs=10)
+    return types.SimpleNamespace(x=x, z_in=z_in, z=z, reconstruction=reconstruction,
+                                 generated=generated, loss=loss, train_op=train_op,
+                                 summaries=tf.summary.merge_all(), saver=tf.train.Saver(max_to_keep=2))
+
+
+def next_feed(g, data, args):
+    """The feed of one iteration: a training batch."""
+    return {g.x: data.train.next_batch(args.batch_size)[0]}
+
+
+def train_step(sess, g, feed):
+    """One iteration: a gradient step on the reconstruction loss; returns the loss by name."""
+    _, loss = sess.run([g.train_op, g.loss], feed_dict=feed)
+    return {"reconstruction": loss}
+
+
+def test_mse(sess, g, data):
+    return float(sess.run(g.loss, feed_dict={g.x: data.test.images}))
+
+
+def train(args):
+    data = common.load_mnist(args.data_dir, args.seed)
+    run = common.start_run(args, MODEL)
+    g = build_graph(args)
+    steps_per_epoch = data.train.num_examples // args.batch_size
+
+    with tf.Session() as sess:
+        writer = tf.summary.FileWriter(run.tensorboard, graph=sess.graph)
+        sess.run(tf.global_variables_initializer())
+        start = run.restore(sess, g.saver, train=data.train) if args.resume else 0
+        step, losses, started, epoch_started = start, {}, time.time(), time.time()
+        for step in run.steps(start, args, steps_per_epoch):
+            feed = next_feed(g, data, args)
+            losses = train_step(sess, g, feed)
+            run.check_finite(step, **losses)
+            if step % LOG_EVERY == 0:
+                writer.add_summary(sess.run(g.summaries, feed_dict=feed), step)
+                run.log(f"step {step}: reconstruction loss {losses['reconstruction']:.5f}", echo=False)
+            step += 1
+            if step % steps_per_epoch == 0:
+                mse = test_mse(sess, g, data)
+                common.scalar_summary(writer, step, **{"Test/reconstruction_mse": mse})
+                run.save(sess, g.saver, step, train=data.train)
+                run.log(f"epoch {step // steps_per_epoch}/{args.epochs}: train loss "
+                        f"{losses['reconstruction']:.5f}, test reconstruction MSE {mse:.5f} "
+                        f"({time.time() - epoch_started:.1f} s)")
+                epoch_started = time.time()
+        if step % steps_per_epoch:  # stopped mid-epoch (--max_steps or Ctrl-C): keep that too
+            run.save(sess, g.saver, step, train=data.train)
+        writer.close()
+        run.exit_if_interrupted(step)
+
+        metrics = {"steps": step, "epochs": round(step / steps_per_epoch, 3),
+                   "train_loss": float(losses["reconstruction"]) if losses else None,
+                   "test_reconstruction_mse": test_mse(sess, g, data),
+                   "train_seconds": round(time.time() - started, 1)}
+        run.write_metrics(metrics)
+        run.log(f"Done: test reconstruction MSE {metrics['test_reconstruction_mse']:.5f}. "
+                f"Draw the figures with: python {os.path.basename(__file__)} --train False")
+
+
+def draw(args):
+    """Restore a run and save its figures: the decoded grid, the code scatter, reconstructions."""
+    run = common.Run.find(args, MODEL, args.run)
+    run.adopt_args(args)
+    data = common.load_mnist(args.data_dir, args.seed)
+    g = build_graph(args)
+    plt = common.pyplot()
+    with tf.Session() as sess:
+        step = run.restore(sess, g.saver)
+        print(f"Loaded {run.path} (step {step})")
+        codes, recon = sess.run([g.z, g.reconstruction], feed_dict={g.x: data.test.images})
+
+        # The grid spans where the test codes actually lie: a plain autoencoder's code space has
+        # no fixed scale, so a fixed range would mostly show empty space.
+        lo, hi = np.percentile(codes[:, :2], [1, 99], axis=0)
+        xs, ys = np.linspace(lo[0], hi[0], GRID_SIZE), np.linspace(hi[1], lo[1], GRID_SIZE)
+        grid_z = np.tile(np.median(codes, axis=0), (GRID_SIZE * GRID_SIZE, 1))
+        grid_z[:, :2] = np.array([(x, y) for y in ys for x in xs])
+        images = sess.run(g.generated, feed_dict={g.z_in: grid_z})
+
+    fig, ax = plt.subplots(figsize=(8, 8))
+    ax.imshow(common.tile(images, GRID_SIZE, GRID_SIZE), cmap="gray",
+              extent=(xs[0], xs[-1], ys[-1], ys[0]), aspect="auto")
+    rest = "" if args.z_dim == 2 else f" (z[2:] held at the test median)"
+    ax.set(title=f"Decoder output over the code plane{rest}", xlabel="z[0]", ylabel="z[1]")
+    common.save_figure(fig, os.path.join(run.path, "latent_grid.png"))
+
+    fig, ax = plt.subplots(figsize=(8, 7))
+    digits = data.test.labels.argmax(1)
+    points = ax.scatter(codes[:, 0], codes[:, 1], c=digits, cmap="tab10", s=3, vmin=-0.5, vmax=9.5)
+    fig.colorbar(points, ax=ax, ticks=range(10), label="digit")
+    ax.set(title="Codes of the 10,000 test images", xlabel="z[0]", ylabel="z[1]")
+    common.save_figure(fig, os.path.join(run.path, "latent_scatter.png"))
+
+    fig, ax = plt.subplots(figsize=(10, 2.4))
+    pairs = np.concatenate([data.test.images[:10], recon[:10]])
+    ax.imshow(common.tile(pairs, 2, 10), cmap="gray")
+    ax.set(title="Test images (top) and their reconstructions (bottom)", xticks=[], yticks=[])
+    common.save_figure(fig, os.path.join(run.path, "reconstructions.png"))
+    common.show_figures()
+
+
+if __name__ == "__main__":
+    common.main(common.arg_parser(__doc__, z_dim=Z_DIM), train, draw)

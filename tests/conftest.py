@@ -1,0 +1,61 @@
+"""Shared helpers: run a lesson script as a user would, and read back what it wrote."""
+import glob
+import os
+import subprocess
+import sys
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+DATA_DIR = os.path.join(ROOT, "Data")
+sys.path.insert(0, ROOT)
+
+
+def script_env():
+    env = dict(os.environ, MPLBACKEND="Agg", PYTHONUNBUFFERED="1",
+               MNIST_MIRRORS="http://127.0.0.1:9/")  # never the internet: port 9 refuses at once
+    env.pop("DISPLAY", None)
+    env.pop("WAYLAND_DISPLAY", None)
+    return env
+
+
+def run_script(script, *args, results_dir, data_dir=DATA_DIR, timeout=600, check=True):
+    """Run `python <script> <args>` in the repository root; return the CompletedProcess."""
+    cmd = [sys.executable, os.path.join(ROOT, script), *map(str, args),
+           "--results_dir", str(results_dir), "--data_dir", str(data_dir)]
+    proc = subprocess.run(cmd, cwd=ROOT, env=script_env(), capture_output=True, text=True,
+                          timeout=timeout)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"{' '.join(cmd)} exited {proc.returncode}\n{proc.stdout}\n{proc.stderr}")
+    return proc
+
+
+def run_folders(results_dir, model):
+    return sorted(p for p in glob.glob(os.path.join(str(results_dir), model, "*")) if os.path.isdir(p))
+
+
+def event_tags(run_dir):
+    """({tag: kind}, accumulator) for a run's TensorBoard event files, read back from disk."""
+    from tensorboard.backend.event_processing import event_accumulator
+    acc = event_accumulator.EventAccumulator(os.path.join(run_dir, "Tensorboard"),
+                                             size_guidance={"images": 0, "histograms": 0})
+    acc.Reload()
+    return {tag: kind for kind, tags in acc.Tags().items() if isinstance(tags, list)
+            for tag in tags}, acc
+
+
+def png_size(path):
+    """(width, height) of a PNG, opened with matplotlib's reader."""
+    import matplotlib.image
+    image = matplotlib.image.imread(path)
+    return image.shape[1], image.shape[0]
+
+
+@pytest.fixture(scope="session")
+def mnist_dir():
+    missing = [f for f in ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
+                           "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")
+               if not os.path.exists(os.path.join(DATA_DIR, f))]
+    if missing:
+        pytest.fail(f"MNIST files missing from {DATA_DIR}: {missing} (copy ../shared/data/mnist/*.gz there)")
+    return DATA_DIR
