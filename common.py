@@ -184,6 +184,27 @@ def load_mnist(data_dir="Data", seed=0, mirrors=None):
                     test=split(test_x, test_y, 0, len(test_x), seed + 2))
 
 
+def split_labelled(dataset, n_labels, seed):
+    """(labelled, unlabelled): n_labels images, the same number of each digit, chosen by seed.
+
+    The labelled images are taken out of `dataset` (the training split), so the unlabelled set,
+    validation and test never share an image with them.
+    """
+    digits = dataset.labels.argmax(1)
+    per_class = n_labels // 10
+    smallest = np.bincount(digits, minlength=10).min()
+    if n_labels % 10 or not 0 < per_class <= smallest:
+        raise UserError(f"--n_labels must be a positive multiple of 10 and at most "
+                        f"{10 * smallest} (the training split has {smallest} of its rarest digit); "
+                        f"got {n_labels}.")
+    rng = np.random.RandomState(seed)
+    chosen = np.sort(np.concatenate([rng.choice(np.flatnonzero(digits == d), per_class, replace=False)
+                                     for d in range(10)]))
+    rest = np.setdiff1d(np.arange(dataset.num_examples), chosen)
+    return (DataSet(dataset.images[chosen], dataset.labels[chosen], seed + 3),
+            DataSet(dataset.images[rest], dataset.labels[rest], seed + 4))
+
+
 def rng_state(rng):
     kind, keys, pos, has_gauss, cached = rng.get_state()
     return {"keys": keys.tolist(), "pos": int(pos), "has_gauss": int(has_gauss),

@@ -40,8 +40,9 @@ def event_tags(run_dir):
     acc = event_accumulator.EventAccumulator(os.path.join(run_dir, "Tensorboard"),
                                              size_guidance={"images": 0, "histograms": 0})
     acc.Reload()
-    return {tag: kind for kind, tags in acc.Tags().items() if isinstance(tags, list)
-            for tag in tags}, acc
+    # "distributions" are derived from histograms and would hide them: list the source kinds only
+    return {tag: kind for kind, tags in acc.Tags().items()
+            if isinstance(tags, list) and kind != "distributions" for tag in tags}, acc
 
 
 def png_size(path):

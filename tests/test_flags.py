@@ -1,0 +1,52 @@
+"""The flags every script shares, and their refusals."""
+import pytest
+
+import common
+from conftest import run_script
+
+
+def parse(*argv):
+    return common.parse_args(common.arg_parser("Test.", z_dim=2), list(argv))
+
+
+@pytest.mark.parametrize("text, value", [("True", True), ("true", True), ("TRUE", True), ("1", True),
+                                         ("yes", True), ("False", False), ("false", False),
+                                         ("0", False), ("No", False)])
+def test_train_accepts_true_and_false_spellings(text, value):
+    assert parse("--train", text).train is value
+
+
+def test_defaults_are_the_originals():
+    args = parse()
+    assert (args.train, args.epochs, args.batch_size, args.learning_rate, args.beta1, args.z_dim) == \
+        (True, 1000, 100, 0.001, 0.9, 2)
+    assert args.given == []
+    assert parse("--z_dim=5", "--seed", "3").given == ["seed", "z_dim"]
+
+
+@pytest.mark.parametrize("argv, complaint", [
+    (["--train", "maybe"], "expected True or False, got 'maybe'"),
+    (["--epochs", "-1"], "must be a positive number"),
+    (["--batch_size", "0"], "must be a positive number"),
+    (["--learning_rate", "nan"], "must be a positive number"),
+    (["--beta1", "1.5"], "must be in [0, 1)"),
+    (["--train", "False", "--resume"], "--resume continues training"),
+])
+def test_bad_values_are_usage_errors(argv, complaint, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        parse(*argv)
+    assert exit_.value.code == 2
+    assert complaint in capsys.readouterr().err
+
+
+def test_help_documents_each_flag_with_its_default(tmp_path):
+    out = run_script("autoencoder.py", "--help", results_dir=tmp_path).stdout
+    for flag in ("--train", "--resume", "--run", "--epochs", "--batch_size", "--learning_rate",
+                 "--beta1", "--z_dim", "--seed", "--max_steps", "--data_dir", "--results_dir"):
+        assert flag in out
+    assert "(default: 1000)" in out and "(default: 0.001)" in out
+
+
+def test_script_refuses_train_maybe(tmp_path):
+    proc = run_script("autoencoder.py", "--train", "maybe", results_dir=tmp_path, check=False)
+    assert proc.returncode == 2 and "usage:" in proc.stderr and "'maybe'" in proc.stderr
