@@ -1,0 +1,157 @@
+"""No run is ever lost, and every bad input gets one clear error (for every lesson script)."""
+import glob
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+import common
+from conftest import ROOT, run_folders, run_script, script_env
+
+SCRIPTS = {"autoencoder.py": "Autoencoder"}
+# A short run that crosses an epoch boundary (220 iterations at batch 250), so the resumed
+# part starts from a mid-epoch data order and a reshuffle.
+SHORT = ("--batch_size", "250", "--max_steps", "260", "--seed", "5")
+
+
+def final_weights(run):
+    reader = tf_reader(glob.glob(os.path.join(run, "Saved_models", "*-260.index"))[0][:-len(".index")])
+    return {name: reader.get_tensor(name) for name in reader.get_variable_to_shape_map()}
+
+
+def tf_reader(prefix):
+    import tensorflow as tf
+    return tf.train.load_checkpoint(prefix)
+
+
+def interrupt_at(script, results, step, sig):
+    """Start a real training run and send it `sig` once its log reaches `step`."""
+    cmd = [sys.executable, os.path.join(ROOT, script), "--train", "True", *SHORT,
+           "--results_dir", str(results)]
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=script_env(), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 300
+    while time.time() < deadline and proc.poll() is None:
+        logs = glob.glob(os.path.join(str(results), "*", "*", "log", "log.txt"))
+        if logs and f"step {step}:" in open(logs[0]).read():
+            break
+        time.sleep(0.1)
+    proc.send_signal(sig)
+    out, err = proc.communicate(timeout=120)
+    return proc.returncode, out, err
+
+
+@pytest.mark.parametrize("script", SCRIPTS)
+def test_interrupted_and_resumed_run_equals_an_uninterrupted_one(script, tmp_path, mnist_dir):
+    model = SCRIPTS[script]
+    run_script(script, "--train", "True", *SHORT, results_dir=tmp_path / "straight")
+    code, out, err = interrupt_at(script, tmp_path / "stopped", 100, signal.SIGTERM)
+    [run] = run_folders(tmp_path / "stopped", model)
+    assert code == 128 + signal.SIGTERM, err
+    assert f"--resume {run}" in out and "Traceback" not in err
+    proc = run_script(script, "--train", "True", "--resume", *SHORT, results_dir=tmp_path / "stopped")
+    assert f"Resuming {run}" in proc.stdout
+    straight = final_weights(run_folders(tmp_path / "straight", model)[0])
+    resumed = final_weights(run)
+    assert straight.keys() == resumed.keys() and any("Adam" in k for k in straight)
+    # bit-identical on CPU: same data order, same prior samples, same Adam state
+    for name in straight:
+        np.testing.assert_array_equal(straight[name], resumed[name], err_msg=name)
+    log = open(os.path.join(run, "log", "log.txt")).read()
+    assert log.count("step 150:") == 1 and "Interrupted at step" in log
+
+
+def test_ctrl_c_saves_and_resume_finds_the_newest_run(tmp_path, mnist_dir):
+    code, out, err = interrupt_at("autoencoder.py", tmp_path, 50, signal.SIGINT)
+    assert code == 128 + signal.SIGINT and "Traceback" not in err
+    [run] = run_folders(tmp_path, "Autoencoder")
+    step = int(out.split("Interrupted at step ")[1].split()[0])
+    assert os.path.exists(os.path.join(run, "Saved_models", f"autoencoder-{step}.index"))
+    proc = run_script("autoencoder.py", "--train", "True", "--resume", "--max_steps", str(step + 5),
+                      results_dir=tmp_path)
+    assert f"Resuming {run}" in proc.stdout
+    assert os.path.exists(os.path.join(run, "Saved_models", f"autoencoder-{step + 5}.index"))
+
+
+def test_a_failed_save_keeps_the_previous_checkpoint(tmp_path, mnist_dir):
+    import autoencoder
+    import tensorflow.compat.v1 as tf
+    args = common.parse_args(autoencoder_parser(), ["--results_dir", str(tmp_path), "--seed", "0"])
+    run = common.start_run(args, "Autoencoder")
+    g = autoencoder.build_graph(args)
+    data = common.load_mnist(mnist_dir, 0)
+    with tf.Session() as sess:
+        sess.run(tf.global_variables_initializer())
+        run.save(sess, g.saver, 1, train=data.train)
+        # The next save cannot take its file name (a folder is in the way, as a full disk or a
+        # crash mid-write would leave things): it must fail loudly and leave step 1 loadable.
+        os.mkdir(os.path.join(run.saved_models, "autoencoder-2.index"))
+        with pytest.raises(common.UserError, match="could not save the checkpoint of step 2.*previous checkpoint is kept"):
+            run.save(sess, g.saver, 2, train=data.train)
+        assert tf.train.latest_checkpoint(run.saved_models).endswith("autoencoder-1")
+        assert run.restore(sess, g.saver, train=data.train) == 1
+
+
+def autoencoder_parser():
+    import autoencoder
+    return common.arg_parser(autoencoder.__doc__, z_dim=autoencoder.Z_DIM)
+
+
+def test_divergence_stops_with_the_step_and_no_traceback(tmp_path, mnist_dir):
+    proc = run_script("autoencoder.py", "--train", "True", "--max_steps", "100",
+                      "--learning_rate", "1e30", results_dir=tmp_path, check=False)
+    assert proc.returncode != 0 and "Traceback" not in proc.stderr
+    assert "training diverged at step 0" in proc.stderr
+
+
+def test_divergence_names_the_last_good_checkpoint(tmp_path):
+    run = common.Run(str(tmp_path), "Autoencoder")
+    os.makedirs(run.saved_models), os.makedirs(os.path.dirname(run.log_file))
+    with open(os.path.join(run.saved_models, "checkpoint"), "w") as f:
+        f.write('model_checkpoint_path: "autoencoder-550"\n')
+    open(os.path.join(run.saved_models, "autoencoder-550.index"), "w").close()
+    with pytest.raises(common.UserError, match="diverged at step 612: reconstruction = inf.*autoencoder-550"):
+        run.check_finite(612, reconstruction=float("inf"))
+    run.check_finite(613, reconstruction=0.5)  # finite losses pass
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--train", "False", "--run", "/nonexistent/run"], "run folder /nonexistent/run does not exist"),
+    (["--train", "True", "--resume"], "no runs in"),
+    (["--train", "True", "--epochs", "-1"], "must be a positive number"),
+    (["--train", "True", "--batch_size", "0"], "must be a positive number"),
+    (["--train", "True", "--learning_rate", "nan"], "must be a positive number"),
+])
+def test_bad_input_gets_one_message(argv, message, tmp_path):
+    proc = run_script("autoencoder.py", *argv, results_dir=tmp_path, check=False)
+    assert proc.returncode != 0 and message in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_runs_that_cannot_be_loaded_are_refused(tmp_path, mnist_dir):
+    run_script("autoencoder.py", "--train", "True", "--max_steps", "2", results_dir=tmp_path)
+    [run] = run_folders(tmp_path, "Autoencoder")
+    other_z = run_script("autoencoder.py", "--train", "False", "--z_dim", "5", results_dir=tmp_path, check=False)
+    assert other_z.returncode != 0 and "was trained with --z_dim 2, not 5" in other_z.stderr
+    unsaved = os.path.join(str(tmp_path), "Autoencoder", "2000-01-01_00-00-00_unsaved")
+    os.makedirs(os.path.join(unsaved, "Saved_models"))
+    shutil.copy(os.path.join(run, "run.json"), unsaved)
+    no_ckpt = run_script("autoencoder.py", "--train", "False", "--run", unsaved, results_dir=tmp_path, check=False)
+    assert no_ckpt.returncode != 0 and f"run {unsaved} has no checkpoint" in no_ckpt.stderr
+    # a run's own flags win over defaults, so the z_dim 2 run still loads without flags
+    assert "Loaded" in run_script("autoencoder.py", "--train", "False", results_dir=tmp_path).stdout
+    os.remove(os.path.join(run, "run.json"))
+    foreign = run_script("autoencoder.py", "--train", "False", "--run", run, results_dir=tmp_path, check=False)
+    assert foreign.returncode != 0 and "is not a run of Autoencoder" in foreign.stderr
+
+
+def test_unwritable_results_folder_is_reported_before_training(tmp_path, mnist_dir):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    proc = run_script("autoencoder.py", "--train", "True", "--max_steps", "2",
+                      results_dir=blocker / "Results", check=False)
+    assert proc.returncode != 0 and "cannot write to" in proc.stderr and "Traceback" not in proc.stderr
