@@ -1,0 +1,275 @@
+"""Part 3: giving the decoder the label splits a digit into its content (which digit) and its style.
+
+In part 2 the code z had to say everything about an image: which digit it is *and* how it is
+written. Here the decoder is also told the digit, as a one-hot vector of 10 numbers placed in
+front of z. The code no longer needs to carry the digit's identity, since the decoder gets it for
+free, while the adversary still forces the codes to look like samples of N(0, 5^2 I), which
+knows nothing of digits. So z keeps only what the label does not say: the style of the writing
+(slant, width, thickness, loops). Hold z fixed and change the label, and the decoder writes
+every digit in the same hand.
+
+Every batch trains three things, in this order, each with its own Adam optimiser:
+
+1. reconstruction: encoder and decoder minimise the mean squared error; the decoder reads
+   [one-hot label, z]. This is the only place the label enters;
+2. discriminator: learns to output 1 on prior samples and 0 on the encoder's codes (z only);
+3. generator: the encoder alone learns to make the discriminator output 1 on its codes.
+
+    python supervised_aae.py --train True     # train; prints the run folder
+    python supervised_aae.py --train False    # load the newest run, save its figures
+    tensorboard --logdir Results              # losses, code histograms, images
+
+The figures: `style_grid.png` decodes ten random styles (rows) as each digit 0-9 (columns);
+`style_transfer.png` takes the styles of ten real test images and writes every digit in each;
+`reconstructions.png` shows test images and their reconstructions.
+
+Networks: encoder 784 -> 1000 -> 1000 -> z (15), decoder [label (10), z (15)] -> 1000 -> 1000
+-> 784 (sigmoid), discriminator z -> 1000 -> 1000 -> 1 (a logit); ReLU hidden layers. Adam
+(learning rate 0.001, beta1 0.9) for each of the three losses, batches of 100.
+"""
+import os
+import time
+import types
+
+import numpy as np
+
+import common  # before TensorFlow: it sets TensorFlow's environment and graph mode
+import tensorflow.compat.v1 as tf
+
+MODEL = "Supervised"
+INPUT_DIM = 784
+N_LABELS = 10
+N_L1 = 1000
+N_L2 = 1000
+Z_DIM = 15
+PRIOR_STD = 5.0  # the prior is N(0, PRIOR_STD^2 I)
+LOG_EVERY = 50  # iterations between log lines and TensorBoard summaries
+
+
+def dense(x, n_in, n_out, name):
+    """A fully connected layer, x @ W + b, whose variables live in its own scope."""
+    with tf.variable_scope(name, reuse=None):
+        weights = tf.get_variable("weights", [n_in, n_out],
+                                  initializer=tf.random_normal_initializer(mean=0.0, stddev=0.01))
+        bias = tf.get_variable("bias", [n_out], initializer=tf.constant_initializer(0.0))
+        return tf.add(tf.matmul(x, weights), bias, name="matmul")
+
+
+def encoder(x, z_dim, reuse=False):
+    """Image (784) -> style code z (z_dim). It never sees the label."""
+    with tf.variable_scope("Encoder", reuse=reuse):
+        e_1 = tf.nn.relu(dense(x, INPUT_DIM, N_L1, "e_dense_1"))
+        e_2 = tf.nn.relu(dense(e_1, N_L1, N_L2, "e_dense_2"))
+        return dense(e_2, N_L2, z_dim, "e_latent_variable")
+
+
+def decoder(z, y, z_dim, reuse=False):
+    """[one-hot label y (10), style z (z_dim)] -> image (784), through a sigmoid into [0, 1]."""
+    with tf.variable_scope("Decoder", reuse=reuse):
+        d_input = tf.concat([y, z], axis=1)
+        d_1 = tf.nn.relu(dense(d_input, N_LABELS + z_dim, N_L2, "d_dense_1"))
+        d_2 = tf.nn.relu(dense(d_1, N_L2, N_L1, "d_dense_2"))
+        return tf.nn.sigmoid(dense(d_2, N_L1, INPUT_DIM, "d_output"))
+
+
+def discriminator(z, z_dim, reuse=False):
+    """Code z -> one logit: large when z looks like a sample of the prior, small for a code."""
+    with tf.variable_scope("Discriminator", reuse=reuse):
+        dc_1 = tf.nn.relu(dense(z, z_dim, N_L1, "dc_dense_1"))
+        dc_2 = tf.nn.relu(dense(dc_1, N_L1, N_L2, "dc_dense_2"))
+        return dense(dc_2, N_L2, 1, "dc_output")
+
+
+def build_graph(args):
+    """Placeholders, the three networks, their three losses and optimisers, the summaries."""
+    tf.reset_default_graph()
+    tf.set_random_seed(args.seed)
+    x = tf.placeholder(tf.float32, [None, INPUT_DIM], name="Input")
+    y = tf.placeholder(tf.float32, [None, N_LABELS], name="Labels")
+    # Prior samples come from numpy, not from a TensorFlow op, so that one seeded RandomState
+    # holds all of the prior's randomness and a resumed run can continue it exactly.
+    prior_z = tf.placeholder(tf.float32, [None, args.z_dim], name="Prior_samples")
+    # Styles and labels we choose ourselves, for drawing: any style can be paired with any digit.
+    z_in = tf.placeholder(tf.float32, [None, args.z_dim], name="Decoder_input")
+    y_in = tf.placeholder(tf.float32, [None, N_LABELS], name="Decoder_labels")
+
+    z = encoder(x, args.z_dim)
+    reconstruction = decoder(z, y, args.z_dim)
+    generated = decoder(z_in, y_in, args.z_dim, reuse=True)
+    # The discriminator judges z alone: the label is not part of what must look like the prior.
+    d_real = discriminator(prior_z, args.z_dim)
+    d_fake = discriminator(z, args.z_dim, reuse=True)
+
+    def cross_entropy(logits, label):
+        target = tf.ones_like(logits) if label else tf.zeros_like(logits)
+        return tf.reduce_mean(tf.nn.sigmoid_cross_entropy_with_logits(labels=target, logits=logits))
+
+    reconstruction_loss = tf.reduce_mean(tf.square(x - reconstruction))
+    discriminator_loss = cross_entropy(d_real, 1) + cross_entropy(d_fake, 0)
+    # The encoder's half of the game: the same discriminator, with its codes called real.
+    generator_loss = cross_entropy(d_fake, 1)
+
+    # Each phase moves only its own networks: the generator step must not train the
+    # discriminator to be fooled, nor the discriminator step move the codes it judges.
+    encoder_vars = tf.trainable_variables(scope="Encoder")
+    decoder_vars = tf.trainable_variables(scope="Decoder")
+    discriminator_vars = tf.trainable_variables(scope="Discriminator")
+
+    def adam():
+        return tf.train.AdamOptimizer(args.learning_rate, beta1=args.beta1)
+
+    reconstruction_op = adam().minimize(reconstruction_loss, var_list=encoder_vars + decoder_vars)
+    discriminator_op = adam().minimize(discriminator_loss, var_list=discriminator_vars)
+    generator_op = adam().minimize(generator_loss, var_list=encoder_vars)
+
+    tf.summary.scalar("Loss/reconstruction", reconstruction_loss)
+    tf.summary.scalar("Loss/discriminator", discriminator_loss)
+    tf.summary.scalar("Loss/generator", generator_loss)
+    tf.summary.histogram("Distributions/encoder_z", z)
+    tf.summary.histogram("Distributions/prior_z", prior_z)
+    tf.summary.image("Images/input", tf.reshape(x, [-1, 28, 28, 1]), max_outputs=10)
+    tf.summary.image("Images/reconstruction", tf.reshape(reconstruction, [-1, 28, 28, 1]),
+                     max_outputs=10)
+    return types.SimpleNamespace(
+        x=x, y=y, prior_z=prior_z, z_in=z_in, y_in=y_in, z=z, reconstruction=reconstruction,
+        generated=generated, reconstruction_loss=reconstruction_loss,
+        discriminator_loss=discriminator_loss, generator_loss=generator_loss,
+        reconstruction_op=reconstruction_op, discriminator_op=discriminator_op,
+        generator_op=generator_op, encoder_vars=encoder_vars, decoder_vars=decoder_vars,
+        discriminator_vars=discriminator_vars,
+        summaries=tf.summary.merge_all(), saver=tf.train.Saver(max_to_keep=2))
+
+
+def sample_prior(prior, n, z_dim):
+    return prior.randn(n, z_dim).astype(np.float32) * PRIOR_STD
+
+
+def next_feed(g, data, args, prior):
+    """The feed of one iteration: a training batch with its labels, and fresh prior samples."""
+    images, labels = data.train.next_batch(args.batch_size)
+    return {g.x: images, g.y: labels, g.prior_z: sample_prior(prior, args.batch_size, args.z_dim)}
+
+
+def train_step(sess, g, feed):
+    """One iteration: the three phases in order; returns their losses by name."""
+    _, reconstruction = sess.run([g.reconstruction_op, g.reconstruction_loss], feed_dict=feed)
+    _, discriminator = sess.run([g.discriminator_op, g.discriminator_loss], feed_dict=feed)
+    _, generator = sess.run([g.generator_op, g.generator_loss], feed_dict=feed)
+    return {"reconstruction": reconstruction, "discriminator": discriminator, "generator": generator}
+
+
+def evaluate(sess, g, data):
+    """(test reconstruction MSE, codes of the test images, their reconstructions)."""
+    mse, codes, recon = sess.run([g.reconstruction_loss, g.z, g.reconstruction],
+                                 feed_dict={g.x: data.test.images, g.y: data.test.labels})
+    return float(mse), codes, recon
+
+
+def numbers(values):
+    return "[" + ", ".join(f"{v:.2f}" for v in values) + "]"
+
+
+def train(args):
+    data = common.load_mnist(args.data_dir, args.seed)
+    run = common.start_run(args, MODEL)
+    g = build_graph(args)
+    prior = np.random.RandomState(args.seed)
+    steps_per_epoch = data.train.num_examples // args.batch_size
+
+    with tf.Session() as sess:
+        writer = tf.summary.FileWriter(run.tensorboard, graph=sess.graph)
+        sess.run(tf.global_variables_initializer())
+        start = run.restore(sess, g.saver, train=data.train, prior=prior) if args.resume else 0
+        step, losses, started, epoch_started = start, {}, time.time(), time.time()
+        for step in run.steps(start, args, steps_per_epoch):
+            feed = next_feed(g, data, args, prior)
+            losses = train_step(sess, g, feed)
+            run.check_finite(step, **losses)
+            if step % LOG_EVERY == 0:
+                writer.add_summary(sess.run(g.summaries, feed_dict=feed), step)
+                run.log(f"step {step}: reconstruction loss {losses['reconstruction']:.5f}, "
+                        f"discriminator loss {losses['discriminator']:.4f}, "
+                        f"generator loss {losses['generator']:.4f}", echo=False)
+            step += 1
+            if step % steps_per_epoch == 0:
+                mse = evaluate(sess, g, data)[0]
+                common.scalar_summary(writer, step, **{"Test/reconstruction_mse": mse})
+                run.save(sess, g.saver, step, train=data.train, prior=prior)
+                run.log(f"epoch {step // steps_per_epoch}/{args.epochs}: reconstruction loss "
+                        f"{losses['reconstruction']:.5f}, discriminator loss "
+                        f"{losses['discriminator']:.4f}, generator loss {losses['generator']:.4f}, "
+                        f"test reconstruction MSE {mse:.5f} ({time.time() - epoch_started:.1f} s)")
+                epoch_started = time.time()
+        if step % steps_per_epoch:  # stopped mid-epoch (--max_steps or Ctrl-C): keep that too
+            run.save(sess, g.saver, step, train=data.train, prior=prior)
+        writer.close()
+        run.exit_if_interrupted(step)
+
+        mse, codes, _ = evaluate(sess, g, data)
+        metrics = {"steps": step, "epochs": round(step / steps_per_epoch, 3),
+                   **{f"train_{name}_loss": float(value) for name, value in losses.items()},
+                   "test_reconstruction_mse": mse,
+                   # A matched posterior has mean 0 and std PRIOR_STD in every dimension.
+                   "test_code_mean": codes.mean(0).tolist(), "test_code_std": codes.std(0).tolist(),
+                   "prior_std": PRIOR_STD,
+                   "train_seconds": round(time.time() - started, 1)}
+        run.write_metrics(metrics)
+        run.log(f"Done: test reconstruction MSE {mse:.5f}; test codes per dimension: mean "
+                f"{numbers(codes.mean(0))}, std {numbers(codes.std(0))} (the prior's: 0 and "
+                f"{PRIOR_STD:g}). Draw the figures with: "
+                f"python {os.path.basename(__file__)} --train False")
+
+
+def draw(args):
+    """Restore a run and save its figures: random styles x digits, real styles x digits, reconstructions."""
+    run = common.Run.find(args, MODEL, args.run)
+    run.adopt_args(args)
+    data = common.load_mnist(args.data_dir, args.seed)
+    g = build_graph(args)
+    plt = common.pyplot()
+    digits = data.test.labels.argmax(1)
+    # The first test image of each digit, so that the borrowed styles come from all ten digits.
+    chosen = np.array([np.flatnonzero(digits == d)[0] for d in range(N_LABELS)])
+    with tf.Session() as sess:
+        step = run.restore(sess, g.saver)
+        print(f"Loaded {run.path} (step {step})")
+        _, codes, recon = evaluate(sess, g, data)
+
+        # Row r holds one style, column c one digit: each style is repeated once per digit.
+        random_styles = sample_prior(np.random.RandomState(args.seed), N_LABELS, args.z_dim)
+        styles = np.concatenate([random_styles, codes[chosen]])
+        grid_z = np.repeat(styles, N_LABELS, axis=0)
+        grid_y = np.tile(np.eye(N_LABELS, dtype=np.float32), (len(styles), 1))
+        images = sess.run(g.generated, feed_dict={g.z_in: grid_z, g.y_in: grid_y})
+    random_grid, transfer_grid = np.split(images, 2)
+
+    fig, ax = plt.subplots(figsize=(8, 8.4))
+    ax.imshow(common.tile(random_grid, N_LABELS, N_LABELS), cmap="gray")
+    ax.set_xticks(28 * np.arange(N_LABELS) + 13.5, labels=range(N_LABELS))
+    ax.set_yticks(28 * np.arange(N_LABELS) + 13.5, labels=range(1, N_LABELS + 1))
+    ax.set(title="One random style per row, one digit per column",
+           xlabel="label given to the decoder",
+           ylabel=f"style z ~ N(0, {PRIOR_STD:g}\u00b2 I), one draw per row")
+    common.save_figure(fig, os.path.join(run.path, "style_grid.png"))
+
+    fig, ax = plt.subplots(figsize=(8.8, 8.4))
+    with_inputs = np.concatenate([data.test.images[chosen, None],
+                                  transfer_grid.reshape(N_LABELS, N_LABELS, -1)], axis=1)
+    ax.imshow(common.tile(with_inputs, N_LABELS, N_LABELS + 1), cmap="gray")
+    ax.axvline(27.5, color="red", linewidth=2)
+    ax.set_xticks(28 * np.arange(N_LABELS + 1) + 13.5, labels=["input", *range(N_LABELS)])
+    ax.set_yticks([])
+    ax.set(title="The style of each test image (left), written as every digit",
+           xlabel="label given to the decoder", ylabel="style z = the code of the test image")
+    common.save_figure(fig, os.path.join(run.path, "style_transfer.png"))
+
+    fig, ax = plt.subplots(figsize=(10, 2.4))
+    pairs = np.concatenate([data.test.images[:10], recon[:10]])
+    ax.imshow(common.tile(pairs, 2, 10), cmap="gray")
+    ax.set(title="Test images (top) and their reconstructions (bottom)", xticks=[], yticks=[])
+    common.save_figure(fig, os.path.join(run.path, "reconstructions.png"))
+    common.show_figures()
+
+
+if __name__ == "__main__":
+    common.main(common.arg_parser(__doc__, z_dim=Z_DIM), train, draw)
