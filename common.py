@@ -552,6 +552,11 @@ def check_writable(folder):
         raise UserError(f"cannot write to {folder}: {e.strerror or e}") from None
 
 
+def numbers(values):
+    """A short printout of a vector, for log lines: [0.12, -3.40]."""
+    return "[" + ", ".join(f"{v:.2f}" for v in values) + "]"
+
+
 def scalar_summary(writer, step, **values):
     """Write Python numbers (computed outside the graph) as TensorBoard scalars."""
     writer.add_summary(tf.Summary(value=[tf.Summary.Value(tag=tag, simple_value=float(v))

@@ -165,10 +165,6 @@ def evaluate(sess, g, data):
     return float(mse), codes, recon
 
 
-def numbers(values):
-    return "[" + ", ".join(f"{v:.2f}" for v in values) + "]"
-
-
 def train(args):
     data = common.load_mnist(args.data_dir, args.seed)
     run = common.start_run(args, MODEL)
@@ -215,7 +211,7 @@ def train(args):
                    "train_seconds": round(time.time() - started, 1)}
         run.write_metrics(metrics)
         run.log(f"Done: test reconstruction MSE {mse:.5f}; test codes per dimension: mean "
-                f"{numbers(codes.mean(0))}, std {numbers(codes.std(0))} (the prior's: 0 and "
+                f"{common.numbers(codes.mean(0))}, std {common.numbers(codes.std(0))} (the prior's: 0 and "
                 f"{PRIOR_STD:g}). Draw the figures with: "
                 f"python {os.path.basename(__file__)} --train False")
 

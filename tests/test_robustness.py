@@ -13,7 +13,8 @@ import pytest
 import common
 from conftest import ROOT, run_folders, run_script, script_env
 
-SCRIPTS = {"autoencoder.py": "Autoencoder"}
+SCRIPTS = {"autoencoder.py": "Autoencoder", "adversarial_autoencoder.py": "Adversarial_Autoencoder",
+           "supervised_aae.py": "Supervised"}
 # A short run that crosses an epoch boundary (220 iterations at batch 250), so the resumed
 # part starts from a mid-epoch data order and a reshuffle.
 SHORT = ("--batch_size", "250", "--max_steps", "260", "--seed", "5")
