@@ -161,6 +161,17 @@ def evaluate(sess, g, data):
     return float(mse), codes, recon
 
 
+def latent_grid(sess, g, z_dim):
+    """Decode the grid GRID_POINTS x GRID_POINTS of the first two code dimensions (others 0).
+
+    Unlike part 1 the grid's range is fixed in advance: the prior says where codes must be.
+    Rows run from high z[1] at the top to low at the bottom, like a plot's y axis.
+    """
+    grid_z = np.zeros((len(GRID_POINTS) ** 2, z_dim), np.float32)
+    grid_z[:, :2] = [(x, y) for y in GRID_POINTS[::-1] for x in GRID_POINTS]
+    return sess.run(g.generated, feed_dict={g.z_in: grid_z})
+
+
 def train(args):
     data = common.load_mnist(args.data_dir, args.seed)
     run = common.start_run(args, MODEL)
@@ -172,6 +183,9 @@ def train(args):
         writer = tf.summary.FileWriter(run.tensorboard, graph=sess.graph)
         sess.run(tf.global_variables_initializer())
         start = run.restore(sess, g.saver, train=data.train, prior=prior) if args.resume else 0
+        # A hard crash can leave events logged after the checkpoint we resume from: this
+        # marker makes TensorBoard drop every event after step `start`, so none is shown twice.
+        writer.add_session_log(tf.SessionLog(status=tf.SessionLog.START), start + 1)
         step, losses, started, epoch_started = start, {}, time.time(), time.time()
         for step in run.steps(start, args, steps_per_epoch):
             feed = next_feed(g, data, args, prior)
@@ -186,6 +200,10 @@ def train(args):
             if step % steps_per_epoch == 0:
                 mse = evaluate(sess, g, data)[0]
                 common.scalar_summary(writer, step, **{"Test/reconstruction_mse": mse})
+                # One picture an epoch: scrub through them in TensorBoard's Images tab.
+                n = len(GRID_POINTS)
+                common.image_summary(writer, step, "Images/latent_grid",
+                                     common.tile(latent_grid(sess, g, args.z_dim), n, n))
                 run.save(sess, g.saver, step, train=data.train, prior=prior)
                 run.log(f"epoch {step // steps_per_epoch}/{args.epochs}: reconstruction loss "
                         f"{losses['reconstruction']:.5f}, discriminator loss "
@@ -223,14 +241,9 @@ def draw(args):
         step = run.restore(sess, g.saver)
         print(f"Loaded {run.path} (step {step})")
         _, codes, recon = evaluate(sess, g, data)
+        images = latent_grid(sess, g, args.z_dim)
 
-        # Unlike part 1 the grid's range is fixed in advance: the prior says where codes must be.
-        # Rows run from high z[1] at the top to low at the bottom, like a plot's y axis.
-        n = len(GRID_POINTS)
-        grid_z = np.zeros((n * n, args.z_dim), np.float32)
-        grid_z[:, :2] = [(x, y) for y in GRID_POINTS[::-1] for x in GRID_POINTS]
-        images = sess.run(g.generated, feed_dict={g.z_in: grid_z})
-
+    n = len(GRID_POINTS)
     half = (GRID_POINTS[1] - GRID_POINTS[0]) / 2  # so that each tick sits at a cell's centre
     fig, ax = plt.subplots(figsize=(8, 8))
     ax.imshow(common.tile(images, n, n), cmap="gray", aspect="auto",

@@ -94,8 +94,24 @@ def train_step(sess, g, feed):
     return {"reconstruction": loss}
 
 
-def test_mse(sess, g, data):
-    return float(sess.run(g.loss, feed_dict={g.x: data.test.images}))
+def evaluate(sess, g, data):
+    """(test reconstruction MSE, codes of the test images, their reconstructions)."""
+    mse, codes, recon = sess.run([g.loss, g.z, g.reconstruction], feed_dict={g.x: data.test.images})
+    return float(mse), codes, recon
+
+
+def latent_grid(sess, g, codes):
+    """Decode a GRID_SIZE x GRID_SIZE grid over where `codes` lie; returns (images, xs, ys).
+
+    A plain autoencoder's code space has no fixed scale, so the grid spans the 1st to 99th
+    percentile of the codes; a fixed range would mostly show empty space. Rows run from high
+    z[1] at the top to low at the bottom, like a plot's y axis.
+    """
+    lo, hi = np.percentile(codes[:, :2], [1, 99], axis=0)
+    xs, ys = np.linspace(lo[0], hi[0], GRID_SIZE), np.linspace(hi[1], lo[1], GRID_SIZE)
+    grid_z = np.tile(np.median(codes, axis=0), (GRID_SIZE * GRID_SIZE, 1))
+    grid_z[:, :2] = np.array([(x, y) for y in ys for x in xs])
+    return sess.run(g.generated, feed_dict={g.z_in: grid_z}), xs, ys
 
 
 def train(args):
@@ -108,6 +124,9 @@ def train(args):
         writer = tf.summary.FileWriter(run.tensorboard, graph=sess.graph)
         sess.run(tf.global_variables_initializer())
         start = run.restore(sess, g.saver, train=data.train) if args.resume else 0
+        # A hard crash can leave events logged after the checkpoint we resume from: this
+        # marker makes TensorBoard drop every event after step `start`, so none is shown twice.
+        writer.add_session_log(tf.SessionLog(status=tf.SessionLog.START), start + 1)
         step, losses, started, epoch_started = start, {}, time.time(), time.time()
         for step in run.steps(start, args, steps_per_epoch):
             feed = next_feed(g, data, args)
@@ -118,8 +137,11 @@ def train(args):
                 run.log(f"step {step}: reconstruction loss {losses['reconstruction']:.5f}", echo=False)
             step += 1
             if step % steps_per_epoch == 0:
-                mse = test_mse(sess, g, data)
+                mse, codes, _ = evaluate(sess, g, data)
                 common.scalar_summary(writer, step, **{"Test/reconstruction_mse": mse})
+                # One picture an epoch: scrub through them in TensorBoard's Images tab.
+                common.image_summary(writer, step, "Images/latent_grid",
+                                     common.tile(latent_grid(sess, g, codes)[0], GRID_SIZE, GRID_SIZE))
                 run.save(sess, g.saver, step, train=data.train)
                 run.log(f"epoch {step // steps_per_epoch}/{args.epochs}: train loss "
                         f"{losses['reconstruction']:.5f}, test reconstruction MSE {mse:.5f} "
@@ -132,7 +154,7 @@ def train(args):
 
         metrics = {"steps": step, "epochs": round(step / steps_per_epoch, 3),
                    "train_loss": float(losses["reconstruction"]) if losses else None,
-                   "test_reconstruction_mse": test_mse(sess, g, data),
+                   "test_reconstruction_mse": evaluate(sess, g, data)[0],
                    "train_seconds": round(time.time() - started, 1)}
         run.write_metrics(metrics)
         run.log(f"Done: test reconstruction MSE {metrics['test_reconstruction_mse']:.5f}. "
@@ -149,20 +171,13 @@ def draw(args):
     with tf.Session() as sess:
         step = run.restore(sess, g.saver)
         print(f"Loaded {run.path} (step {step})")
-        codes, recon = sess.run([g.z, g.reconstruction], feed_dict={g.x: data.test.images})
-
-        # The grid spans where the test codes actually lie: a plain autoencoder's code space has
-        # no fixed scale, so a fixed range would mostly show empty space.
-        lo, hi = np.percentile(codes[:, :2], [1, 99], axis=0)
-        xs, ys = np.linspace(lo[0], hi[0], GRID_SIZE), np.linspace(hi[1], lo[1], GRID_SIZE)
-        grid_z = np.tile(np.median(codes, axis=0), (GRID_SIZE * GRID_SIZE, 1))
-        grid_z[:, :2] = np.array([(x, y) for y in ys for x in xs])
-        images = sess.run(g.generated, feed_dict={g.z_in: grid_z})
+        _, codes, recon = evaluate(sess, g, data)
+        images, xs, ys = latent_grid(sess, g, codes)
 
     fig, ax = plt.subplots(figsize=(8, 8))
     ax.imshow(common.tile(images, GRID_SIZE, GRID_SIZE), cmap="gray",
               extent=(xs[0], xs[-1], ys[-1], ys[0]), aspect="auto")
-    rest = "" if args.z_dim == 2 else f" (z[2:] held at the test median)"
+    rest = "" if args.z_dim == 2 else " (z[2:] held at the test median)"
     ax.set(title=f"Decoder output over the code plane{rest}", xlabel="z[0]", ylabel="z[1]")
     common.save_figure(fig, os.path.join(run.path, "latent_grid.png"))
 

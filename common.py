@@ -21,6 +21,7 @@ import hashlib
 import json
 import math
 import os
+import shutil
 import signal
 import sys
 import tempfile
@@ -413,6 +414,18 @@ class Run:
     def write_metrics(self, metrics):
         write_atomically(os.path.join(self.path, "metrics.json"), json.dumps(metrics, indent=2))
 
+    def scalars(self, tag):
+        """(steps, values) of a scalar summary, read back from this run's TensorBoard events.
+
+        TensorBoard's own reader drops the events that a resume wrote over (see the SessionLog
+        marker in the training loops), so every step appears once.
+        """
+        from tensorboard.backend.event_processing import event_accumulator
+        events = event_accumulator.EventAccumulator(self.tensorboard, size_guidance={"scalars": 0})
+        events.Reload()
+        points = events.Scalars(tag) if tag in events.Tags()["scalars"] else []
+        return np.array([p.step for p in points]), np.array([p.value for p in points])
+
     # -- checkpoints ----------------------------------------------------------------------------
 
     def save(self, sess, saver, step, **random_sources):
@@ -457,6 +470,7 @@ class Run:
         total = args.epochs * steps_per_epoch
         if args.max_steps:
             total = min(total, args.max_steps)
+        self.check_space()
         previous = {s: signal.signal(s, self._request_stop) for s in (signal.SIGINT, signal.SIGTERM)}
         try:
             step = start
@@ -474,6 +488,19 @@ class Run:
         finally:
             for s, handler in previous.items():
                 signal.signal(s, handler)
+
+    def check_space(self):
+        """Refuse to start training where the disk cannot hold this model's checkpoints.
+
+        A save writes the new checkpoint before it deletes the oldest of the two it keeps, so
+        three checkpoints (weights and Adam slots: the graph's variables) must fit.
+        """
+        size = sum(v.shape.num_elements() * v.dtype.size for v in tf.global_variables())
+        free = shutil.disk_usage(self.saved_models).free
+        if free < 3 * size:
+            raise UserError(f"not enough disk space for checkpoints in {self.saved_models}: "
+                            f"{free / 1e6:.0f} MB free, {3 * size / 1e6:.0f} MB needed. Free some "
+                            f"space or choose another --results_dir.")
 
     def _request_stop(self, signum, frame):
         if self.stop_signal is not None:  # a second Ctrl-C: the user really wants out now
@@ -561,6 +588,17 @@ def scalar_summary(writer, step, **values):
     """Write Python numbers (computed outside the graph) as TensorBoard scalars."""
     writer.add_summary(tf.Summary(value=[tf.Summary.Value(tag=tag, simple_value=float(v))
                                          for tag, v in values.items()]), step)
+
+
+def image_summary(writer, step, tag, image):
+    """Write a grey picture (2-D array of values in [0, 1], made outside the graph) to TensorBoard."""
+    import io
+    import matplotlib.image
+    png = io.BytesIO()
+    matplotlib.image.imsave(png, np.clip(image, 0, 1), cmap="gray", vmin=0, vmax=1, format="png")
+    picture = tf.Summary.Image(height=image.shape[0], width=image.shape[1], colorspace=4,
+                               encoded_image_string=png.getvalue())
+    writer.add_summary(tf.Summary(value=[tf.Summary.Value(tag=tag, image=picture)]), step)
 
 
 # --------------------------------------------------------------------------------------------

@@ -165,6 +165,13 @@ def evaluate(sess, g, data):
     return float(mse), codes, recon
 
 
+def style_grid(sess, g, styles):
+    """Decode every style in `styles` as every digit: row r is styles[r], column c is digit c."""
+    grid_z = np.repeat(styles, N_LABELS, axis=0)
+    grid_y = np.tile(np.eye(N_LABELS, dtype=np.float32), (len(styles), 1))
+    return sess.run(g.generated, feed_dict={g.z_in: grid_z, g.y_in: grid_y})
+
+
 def train(args):
     data = common.load_mnist(args.data_dir, args.seed)
     run = common.start_run(args, MODEL)
@@ -176,6 +183,9 @@ def train(args):
         writer = tf.summary.FileWriter(run.tensorboard, graph=sess.graph)
         sess.run(tf.global_variables_initializer())
         start = run.restore(sess, g.saver, train=data.train, prior=prior) if args.resume else 0
+        # A hard crash can leave events logged after the checkpoint we resume from: this
+        # marker makes TensorBoard drop every event after step `start`, so none is shown twice.
+        writer.add_session_log(tf.SessionLog(status=tf.SessionLog.START), start + 1)
         step, losses, started, epoch_started = start, {}, time.time(), time.time()
         for step in run.steps(start, args, steps_per_epoch):
             feed = next_feed(g, data, args, prior)
@@ -190,6 +200,11 @@ def train(args):
             if step % steps_per_epoch == 0:
                 mse = evaluate(sess, g, data)[0]
                 common.scalar_summary(writer, step, **{"Test/reconstruction_mse": mse})
+                # One picture an epoch, always of the same styles (those of --train False's
+                # style_grid.png): scrub through them in TensorBoard's Images tab.
+                styles = sample_prior(np.random.RandomState(args.seed), N_LABELS, args.z_dim)
+                common.image_summary(writer, step, "Images/style_grid",
+                                     common.tile(style_grid(sess, g, styles), N_LABELS, N_LABELS))
                 run.save(sess, g.saver, step, train=data.train, prior=prior)
                 run.log(f"epoch {step // steps_per_epoch}/{args.epochs}: reconstruction loss "
                         f"{losses['reconstruction']:.5f}, discriminator loss "
@@ -231,13 +246,9 @@ def draw(args):
         print(f"Loaded {run.path} (step {step})")
         _, codes, recon = evaluate(sess, g, data)
 
-        # Row r holds one style, column c one digit: each style is repeated once per digit.
         random_styles = sample_prior(np.random.RandomState(args.seed), N_LABELS, args.z_dim)
-        styles = np.concatenate([random_styles, codes[chosen]])
-        grid_z = np.repeat(styles, N_LABELS, axis=0)
-        grid_y = np.tile(np.eye(N_LABELS, dtype=np.float32), (len(styles), 1))
-        images = sess.run(g.generated, feed_dict={g.z_in: grid_z, g.y_in: grid_y})
-    random_grid, transfer_grid = np.split(images, 2)
+        random_grid = style_grid(sess, g, random_styles)
+        transfer_grid = style_grid(sess, g, codes[chosen])
 
     fig, ax = plt.subplots(figsize=(8, 8.4))
     ax.imshow(common.tile(random_grid, N_LABELS, N_LABELS), cmap="gray")

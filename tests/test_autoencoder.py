@@ -41,6 +41,8 @@ def test_tensorboard_events_hold_the_summaries(trained):
     assert any(t.startswith("Images/reconstruction") and k == "images" for t, k in tags.items())
     assert [e.step for e in acc.Scalars("Loss/reconstruction")] == [0, 50, 100, 150, 200, 250]
     assert [e.step for e in acc.Scalars("Test/reconstruction_mse")] == [220]
+    [grid] = acc.Images("Images/latent_grid")  # once an epoch: 20 x 20 digits of 28 x 28 pixels
+    assert (grid.step, grid.width, grid.height) == (220, 560, 560)
     assert acc.Graph() is not None
 
 

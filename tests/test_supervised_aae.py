@@ -59,6 +59,8 @@ def test_tensorboard_events_hold_the_summaries(trained):
     assert any(t.startswith("Images/reconstruction") and k == "images" for t, k in tags.items())
     [test_mse] = acc.Scalars("Test/reconstruction_mse")
     assert test_mse.step == 220 and test_mse.value < 0.1
+    [grid] = acc.Images("Images/style_grid")  # once an epoch: 10 styles x 10 digits
+    assert (grid.step, grid.width, grid.height) == (220, 280, 280)
 
 
 def test_train_false_draws_the_figures(trained):
