@@ -1,0 +1,169 @@
+"""Part 4: the labelled set, what a run writes, what each phase trains, and that it learns."""
+import json
+import os
+
+import numpy as np
+import pytest
+
+import common
+from conftest import event_tags, png_size, run_folders, run_script
+
+MODEL = "Semi_Supervised"
+SCRIPT = "semi_supervised_aae.py"
+
+
+@pytest.fixture(scope="module")
+def mnist(mnist_dir):
+    return common.load_mnist(mnist_dir, seed=0)
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory, mnist_dir):
+    """A 40-iteration run of 200 labels: too short to learn much, long enough to write everything."""
+    results = tmp_path_factory.mktemp("results")
+    proc = run_script(SCRIPT, "--train", "True", "--max_steps", "40", "--n_labels", "200",
+                      "--seed", "1", results_dir=results)
+    [run] = run_folders(results, MODEL)
+    return results, run, proc
+
+
+# -- the labelled set ---------------------------------------------------------------------------
+
+def as_rows(images):
+    return {row.tobytes() for row in images}
+
+
+def test_labelled_set_is_balanced_and_taken_from_training_only(mnist):
+    labelled, unlabelled = common.split_labelled(mnist.train, 1000, seed=0)
+    assert labelled.num_examples == 1000
+    assert unlabelled.num_examples == mnist.train.num_examples - 1000
+    assert np.bincount(labelled.labels.argmax(1), minlength=10).tolist() == [100] * 10
+    chosen = as_rows(labelled.images)
+    assert len(chosen) == 1000  # no image twice
+    assert chosen <= as_rows(mnist.train.images)
+    assert not chosen & as_rows(unlabelled.images)
+    assert not chosen & as_rows(mnist.validation.images)
+    assert not chosen & as_rows(mnist.test.images)
+
+
+def test_labelled_set_is_chosen_by_the_seed(mnist):
+    def chosen(seed):
+        return as_rows(common.split_labelled(mnist.train, 100, seed)[0].images)
+    assert chosen(0) == chosen(0)
+    assert chosen(0) != chosen(1)
+
+
+def test_bad_n_labels_is_refused_in_one_line(tmp_path, mnist_dir):
+    proc = run_script(SCRIPT, "--n_labels", "15", results_dir=tmp_path, check=False)
+    assert proc.returncode == 1
+    assert "--n_labels must be a positive multiple of 10" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+# -- a run from the command line ------------------------------------------------------------------
+
+def test_run_folder_layout(trained):
+    _, run, proc = trained
+    assert os.path.basename(run).endswith("_10_0.001_100_30_0.9_Semi_Supervised")
+    assert run in proc.stdout
+    for sub in ("Tensorboard", "Saved_models", "log/log.txt", "metrics.json", "run.json"):
+        assert os.path.exists(os.path.join(run, sub)), sub
+    assert "semi_supervised-40.index" in os.listdir(os.path.join(run, "Saved_models"))
+    log = open(os.path.join(run, "log", "log.txt")).read()
+    assert "200 labelled and 54800 unlabelled training images" in log
+    assert "step 0: reconstruction" in log and "supervised" in log
+
+
+def test_tensorboard_events_hold_the_summaries(trained):
+    _, run, _ = trained
+    tags, acc = event_tags(run)
+    for name in ("reconstruction", "discriminator_gauss", "discriminator_cat", "generator",
+                 "supervised"):
+        assert tags[f"Loss/{name}"] == "scalars", name
+        assert [e.step for e in acc.Scalars(f"Loss/{name}")] == [0]
+    for name in ("encoder_z", "prior_z", "encoder_label", "prior_label"):
+        assert tags[f"Distributions/{name}"] == "histograms", name
+    assert any(t.startswith("Images/input") and k == "images" for t, k in tags.items())
+    assert any(t.startswith("Images/reconstruction") and k == "images" for t, k in tags.items())
+    [validation] = acc.Scalars("Accuracy/validation")
+    assert validation.step == 40 and 0 <= validation.value <= 1
+    [test_mse] = acc.Scalars("Test/reconstruction_mse")  # untrained it is about 0.23
+    assert test_mse.step == 40 and 0 < test_mse.value < 0.2
+    [grid] = acc.Images("Images/style_grid")  # 10 x 10 digits of 28 x 28 pixels
+    assert (grid.step, grid.width, grid.height) == (40, 280, 280)
+
+
+def test_metrics_hold_both_accuracies(trained):
+    _, run, _ = trained
+    metrics = json.load(open(os.path.join(run, "metrics.json")))
+    assert metrics["steps"] == 40 and metrics["n_labels"] == 200
+    assert 0 <= metrics["test_accuracy"] <= 1 and 0 <= metrics["validation_accuracy"] <= 1
+    for name in ("reconstruction", "discriminator_gauss", "discriminator_cat", "generator",
+                 "supervised"):
+        assert np.isfinite(metrics[f"train_loss_{name}"]), name
+
+
+def test_train_false_draws_the_figures_and_prints_the_accuracy(trained):
+    results, run, _ = trained
+    proc = run_script(SCRIPT, "--train", "False", results_dir=results)
+    assert f"Loaded {run} (step 40)" in proc.stdout
+    metrics = json.load(open(os.path.join(run, "metrics.json")))
+    assert f"Test accuracy: {metrics['test_accuracy']:.4f}" in proc.stdout
+    for name in ("style_digit_grid.png", "confusion_matrix.png"):
+        width, height = png_size(os.path.join(run, name))
+        assert width >= 500 and height >= 500, (name, width, height)
+    width, height = png_size(os.path.join(run, "accuracy_curve.png"))
+    assert width >= 600 and height >= 350, (width, height)
+
+
+# -- in process: what each phase trains, and that the whole learns ----------------------------------
+
+@pytest.fixture(scope="module")
+def model():
+    """The script's graph built in this process, kept as the default graph while it is used."""
+    import semi_supervised_aae as ssa
+    import tensorflow.compat.v1 as tf
+    args = common.parse_args(ssa.arg_parser(), ["--seed", "0"])
+    g = ssa.build_graph(args)
+    with tf.get_default_graph().as_default():
+        yield ssa, args, g, tf
+
+
+SCOPES = ("Encoder", "Decoder", "Discriminator_gauss", "Discriminator_cat")
+TRAINS = {"reconstruction": {"Encoder", "Decoder"}, "discriminator_gauss": {"Discriminator_gauss"},
+          "discriminator_cat": {"Discriminator_cat"}, "generator": {"Encoder"},
+          "supervised": {"Encoder"}}
+
+
+@pytest.mark.parametrize("phase", TRAINS)
+def test_each_phase_changes_only_its_own_networks(model, mnist, phase):
+    ssa, args, g, tf = model
+    labelled, unlabelled = common.split_labelled(mnist.train, 1000, args.seed)
+    feed = ssa.next_feed(g, unlabelled, labelled, np.random.RandomState(0), args)
+    variables = {scope: tf.trainable_variables(scope=scope) for scope in SCOPES}
+    assert sum(len(v) for v in variables.values()) == len(tf.trainable_variables())
+    with tf.Session() as sess:
+        sess.run(tf.global_variables_initializer())
+        before = sess.run(variables)
+        sess.run(g.train_ops[phase], feed_dict=feed)
+        after = sess.run(variables)
+    changed = {scope for scope in SCOPES
+               if any(not np.array_equal(b, a) for b, a in zip(before[scope], after[scope]))}
+    assert changed == TRAINS[phase]
+
+
+def test_a_short_training_classifies_well_above_chance(model, mnist):
+    ssa, args, g, tf = model
+    labelled, unlabelled = common.split_labelled(mnist.train, 1000, args.seed)
+    rng = np.random.RandomState(args.seed)
+    with tf.Session() as sess:
+        sess.run(tf.global_variables_initializer())
+        untrained = ssa.accuracy(sess, g, mnist.validation)
+        for _ in range(350):
+            losses = ssa.train_step(sess, g, ssa.next_feed(g, unlabelled, labelled, rng, args))
+        trained = ssa.accuracy(sess, g, mnist.validation)
+    # The adversaries dominate the first few hundred iterations (seed 0: 20% after 100, 55%
+    # after 300, 69% after 350, 92% after one epoch of 540).
+    assert untrained < 0.25  # about chance: one digit in ten
+    assert trained > 0.5, trained
+    assert all(np.isfinite(v) for v in losses.values())
