@@ -6,6 +6,7 @@ import signal
 import subprocess
 import sys
 import time
+import types
 
 import numpy as np
 import pytest
@@ -14,7 +15,7 @@ import common
 from conftest import ROOT, run_folders, run_script, script_env
 
 SCRIPTS = {"autoencoder.py": "Autoencoder", "adversarial_autoencoder.py": "Adversarial_Autoencoder",
-           "supervised_aae.py": "Supervised"}
+           "supervised_aae.py": "Supervised", "semi_supervised_aae.py": "Semi_Supervised"}
 # A short run that crosses an epoch boundary (220 iterations at batch 250), so the resumed
 # part starts from a mid-epoch data order and a reshuffle.
 SHORT = ("--batch_size", "250", "--max_steps", "260", "--seed", "5")
@@ -133,6 +134,27 @@ def test_bad_input_gets_one_message(argv, message, tmp_path):
     assert proc.returncode != 0 and message in proc.stderr and "Traceback" not in proc.stderr
 
 
+@pytest.mark.parametrize("script", SCRIPTS)
+@pytest.mark.parametrize("argv, message", [
+    (["--train", "False"], "Train first"),
+    (["--train", "True", "--batch_size", "0"], "must be a positive number"),
+])
+def test_every_script_refuses_bad_input_in_one_line(script, argv, message, tmp_path):
+    proc = run_script(script, *argv, results_dir=tmp_path, check=False)
+    assert proc.returncode != 0 and message in proc.stderr and "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--n_labels", "15"], "--n_labels must be a positive multiple of 10"),
+    (["--n_labels", "60000"], "--n_labels must be a positive multiple of 10"),
+    (["--input_noise", "-1"], "must be 0 or more"),
+])
+def test_part_4_refuses_bad_label_counts_and_noise(argv, message, tmp_path, mnist_dir):
+    proc = run_script("semi_supervised_aae.py", "--train", "True", *argv, results_dir=tmp_path,
+                      check=False)
+    assert proc.returncode != 0 and message in proc.stderr and "Traceback" not in proc.stderr
+
+
 def test_runs_that_cannot_be_loaded_are_refused(tmp_path, mnist_dir):
     run_script("autoencoder.py", "--train", "True", "--max_steps", "2", results_dir=tmp_path)
     [run] = run_folders(tmp_path, "Autoencoder")
@@ -145,6 +167,13 @@ def test_runs_that_cannot_be_loaded_are_refused(tmp_path, mnist_dir):
     assert no_ckpt.returncode != 0 and f"run {unsaved} has no checkpoint" in no_ckpt.stderr
     # a run's own flags win over defaults, so the z_dim 2 run still loads without flags
     assert "Loaded" in run_script("autoencoder.py", "--train", "False", results_dir=tmp_path).stdout
+    # another script's checkpoint, even under a forged run.json, is refused by its variables
+    forged = os.path.join(str(tmp_path), "Semi_Supervised", "2000-01-01_00-00-00_forged")
+    shutil.copytree(run, forged)
+    common.write_atomically(os.path.join(forged, "run.json"),
+                            open(os.path.join(run, "run.json")).read().replace("Autoencoder", "Semi_Supervised"))
+    proc = run_script("semi_supervised_aae.py", "--train", "False", "--run", forged, results_dir=tmp_path, check=False)
+    assert proc.returncode != 0 and "does not fit this model" in proc.stderr and "Traceback" not in proc.stderr
     os.remove(os.path.join(run, "run.json"))
     foreign = run_script("autoencoder.py", "--train", "False", "--run", run, results_dir=tmp_path, check=False)
     assert foreign.returncode != 0 and "is not a run of Autoencoder" in foreign.stderr
@@ -156,3 +185,50 @@ def test_unwritable_results_folder_is_reported_before_training(tmp_path, mnist_d
     proc = run_script("autoencoder.py", "--train", "True", "--max_steps", "2",
                       results_dir=blocker / "Results", check=False)
     assert proc.returncode != 0 and "cannot write to" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_too_little_disk_space_is_reported_before_training(tmp_path, mnist_dir, monkeypatch):
+    import autoencoder
+    import tensorflow.compat.v1 as tf
+    args = common.parse_args(autoencoder_parser(), ["--results_dir", str(tmp_path)])
+    run = common.start_run(args, "Autoencoder")
+    autoencoder.build_graph(args)
+    # weights and two Adam slots of 3.6 million parameters: 43 MB a checkpoint, three must fit
+    monkeypatch.setattr(shutil, "disk_usage", lambda path: types.SimpleNamespace(free=10**8))
+    with pytest.raises(common.UserError, match=r"not enough disk space .*: 100 MB free, 129 MB needed"):
+        next(run.steps(0, args, 550))
+    assert tf.train.latest_checkpoint(run.saved_models) is None
+
+
+def test_a_full_disk_at_save_time_stops_with_one_message(tmp_path, mnist_dir):
+    """The checkpoint outgrows the space left (a file-size limit stands in for a full disk)."""
+    import resource
+
+    def limit_file_size():
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a failed write, not a killed process
+        resource.setrlimit(resource.RLIMIT_FSIZE, (5 * 2**20, 5 * 2**20))
+
+    cmd = [sys.executable, os.path.join(ROOT, "autoencoder.py"), "--train", "True", "--max_steps", "3",
+           "--results_dir", str(tmp_path)]
+    proc = subprocess.run(cmd, cwd=ROOT, env=script_env(), capture_output=True, text=True,
+                          timeout=300, preexec_fn=limit_file_size)
+    assert proc.returncode != 0 and "Traceback" not in proc.stderr, proc.stderr
+    assert "could not save the checkpoint of step 3" in proc.stderr
+    assert "The previous checkpoint is kept" in proc.stderr
+
+
+def test_resume_after_a_hard_crash_shows_each_step_once_in_tensorboard(tmp_path, mnist_dir):
+    from conftest import event_tags
+    run_script("autoencoder.py", "--train", "True", *SHORT, results_dir=tmp_path)
+    [run] = run_folders(tmp_path, "Autoencoder")
+    # As if the process had died after logging steps 220-259 but before saving step 260:
+    # the events of steps 250 are on disk, the newest checkpoint is that of step 220.
+    for path in glob.glob(os.path.join(run, "Saved_models", "autoencoder-260*")):
+        os.remove(path)
+    with open(os.path.join(run, "Saved_models", "checkpoint"), "w") as f:
+        f.write('model_checkpoint_path: "autoencoder-220"\nall_model_checkpoint_paths: "autoencoder-220"\n')
+    proc = run_script("autoencoder.py", "--train", "True", "--resume", *SHORT, results_dir=tmp_path)
+    assert f"Resuming {run}" in proc.stdout
+    _, acc = event_tags(run)
+    assert [e.step for e in acc.Scalars("Loss/reconstruction")] == [0, 50, 100, 150, 200, 250]
+    assert [e.step for e in acc.Scalars("Test/reconstruction_mse")] == [220]
