@@ -1,0 +1,418 @@
+"""How fast each lesson trains, against what this machine's matrix products allow.
+
+    python bench/speed.py            # the full measurement (about 5 minutes on 2 cores)
+    python bench/speed.py --quick    # a few iterations of each script: checks that it works
+
+For each of the four scripts it builds the real training graph with the script's own
+`build_graph()` (default flags, batches of 100) and times the script's own loop body,
+`next_feed()` then `train_step()`, as `train()` runs it. Per script it prints:
+
+- it/s: iterations per second after a warm-up, the median of several windows of a few seconds
+  (a median shrugs off a window that some other program disturbed);
+- GFLOP/it: the floating-point operations of one iteration's matrix products, counted as 2*m*k*n
+  for each MatMul that the iteration executes. Which ones: a stand-in for the Session is passed
+  to `train_step()` and records what each of its `sess.run` calls fetches and feeds; the ops a
+  call executes are found by walking the graph back from the fetches (see `executed_ops()`), and
+  the batch size fills in each shape's unknown (None) dimension. A traced iteration must show
+  as many matrix-product kernels, or the benchmark stops. Biases, activations and Adam cost a few
+  operations per number and are left out, as rooflines usually do;
+- roofline it/s: iterations per second if every one of those products ran as fast as numpy's
+  float32 matmul (OpenBLAS) runs it on this machine: exactly those shapes and transposes, forward
+  and backward, timed in the same run;
+- achieved/roofline: the first over the second. 1.0 would mean TensorFlow multiplies as fast as
+  numpy and spends no time on anything else;
+- plain it/s and speed-up: the same graph and loop under TensorFlow's defaults (oneDNN off,
+  default thread pools), and how many times faster the scripts' own settings are;
+- s/epoch: seconds per epoch at the measured speed (550 iterations for parts 1-3; 540 for part 4,
+  whose 1,000 labelled images are not part of the unlabelled epoch);
+- same maths: speed must not change the results. Both configurations train their first
+  iterations from the same seed; the losses of those iterations and the weights after them must
+  agree to float32 tolerance (see COMPARED_ITERATIONS). If they do not, the exit status is 1.
+
+A second table shows where one iteration's time goes, from traced iterations of the fast
+configuration: time in matrix-product kernels (and what numpy needs for the same products), in
+Adam's updates, in all other kernels, in `next_feed()`, and the rest: the session's and Python's
+own work. The rest can come out negative when kernels ran side by side, as they are then counted
+twice, and tracing itself slows kernels a little.
+
+How it runs: oneDNN is switched on or off when TensorFlow is imported (`common.py` turns it on
+unless the environment says otherwise), so each configuration runs in a child process of its own
+(this file with the hidden `--child` flag), one after the other. The fast child keeps the
+environment it was started with, so it measures the settings the scripts choose themselves; the
+plain one gets TF_ENABLE_ONEDNN_OPTS=0 and no thread settings. This process never imports
+TensorFlow, so numpy's roofline is timed without TensorFlow's thread pools about.
+"""
+import argparse
+import importlib
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SCRIPTS = ("autoencoder", "adversarial_autoencoder", "supervised_aae", "semi_supervised_aae")
+BATCH_SIZE = 100
+TARGET_ROOFLINE = 0.75  # the targets: achieved/roofline, and speed-up over the plain configuration
+TARGET_SPEEDUP = 1.4
+FEED_CALLS = 20  # next_feed() is timed alone as the median of this many calls
+
+# "The same maths": the first iterations of both configurations, compared with np.allclose.
+# oneDNN adds up the terms of a product in another order than Eigen does, which changes float32
+# results in their last bits (Eigen's own results change as much between 1 and 2 threads); the
+# losses then agree to about 1e-7. Adam divides each gradient by its own running size, so where a
+# gradient is nearly zero those last bits move its weight by up to ~1e-6 in 3 iterations (and
+# ~1e-5 in 10): the weights may differ by a hundredth of one Adam step (learning rate 0.001).
+COMPARED_ITERATIONS = 3
+LOSS_TOLERANCE = {"rtol": 1e-5, "atol": 1e-7}
+WEIGHT_TOLERANCE = {"rtol": 1e-5, "atol": 1e-5}
+
+
+class Settings:
+    """How long to measure: the full run, or a smoke run that only checks that everything works."""
+
+    def __init__(self, warmup, windows, window_seconds, traced):
+        self.warmup = warmup  # iterations after the compared ones, before timing
+        self.windows = windows  # timed windows; the median is reported
+        self.window_seconds = window_seconds  # each window runs this long, and 1 iteration at least
+        self.traced = traced  # traced iterations, for the FLOPs and "where the time goes"
+
+
+FULL = Settings(warmup=10, windows=7, window_seconds=3.0, traced=5)
+QUICK = Settings(warmup=0, windows=3, window_seconds=0.0, traced=1)
+
+CONFIGS = {
+    "fast": "the scripts' own settings (common.py turns oneDNN on)",
+    "plain": "TensorFlow's defaults (TF_ENABLE_ONEDNN_OPTS=0, default threads)",
+}
+
+
+def config_env(config):
+    """The environment of a child process measuring `config`."""
+    env = dict(os.environ)
+    if config == "plain":
+        env["TF_ENABLE_ONEDNN_OPTS"] = "0"
+        env.pop("TF_NUM_INTRAOP_THREADS", None)
+        env.pop("TF_NUM_INTEROP_THREADS", None)
+    return env
+
+
+def median_rate(call, settings):
+    """Calls of call() per second: the median over settings.windows timed windows."""
+    rates = []
+    for _ in range(settings.windows):
+        count, started = 0, time.perf_counter()
+        while count == 0 or time.perf_counter() - started < settings.window_seconds:
+            call()
+            count += 1
+        rates.append(count / (time.perf_counter() - started))
+    return statistics.median(rates)
+
+
+# --------------------------------------------------------------------------------------------
+# The child process: the four scripts under one configuration. These functions import
+# TensorFlow (and common.py, which configures it) where they use it, so that the parent, which
+# imports this file too, never does.
+# --------------------------------------------------------------------------------------------
+
+class RecordingSession:
+    """Passed to train_step() instead of the Session: runs each call with a full trace and keeps
+    what it fetched and fed (to count the FLOPs) and the trace (to see where the time went)."""
+
+    def __init__(self, sess):
+        self.sess = sess
+        self.calls, self.traces = [], []
+
+    def run(self, fetches, feed_dict=None):
+        import tensorflow.compat.v1 as tf
+        metadata = tf.RunMetadata()
+        result = self.sess.run(fetches, feed_dict=feed_dict, run_metadata=metadata,
+                               options=tf.RunOptions(trace_level=tf.RunOptions.FULL_TRACE))
+        self.calls.append((fetches, feed_dict or {}))
+        self.traces.append(metadata.step_stats)
+        return result
+
+
+def executed_ops(fetches, feed):
+    """The ops that sess.run(fetches, feed) executes, after TensorFlow has pruned its graph.
+
+    An op runs when it is fetched, when a running op reads its output, or when a running op waits
+    for it through a control edge and it changes something (a variable update) or is a NoOp that
+    groups such ops. A computation whose result nothing reads is dropped by TensorFlow's graph
+    optimiser even if a control edge waits for it. That matters here: tf.gradients ties the two
+    gradients of every MatMul together by control edges, yet the gradient with respect to a
+    placeholder (the images, the prior samples), or to weights the phase does not train, is never
+    computed. A fed tensor is given, so what would compute it does not run either.
+    """
+    import tensorflow.compat.v1 as tf
+    fed = {tensor.name for tensor in feed}
+    todo = [f.op if isinstance(f, tf.Tensor) else f for f in tf.nest.flatten(fetches)]
+    running = set()
+    while todo:
+        op = todo.pop()
+        if op in running:
+            continue
+        running.add(op)
+        todo += [t.op for t in op.inputs if t.name not in fed]
+        todo += [c for c in op.control_inputs if c.type == "NoOp" or c.op_def.is_stateful]
+    return running
+
+
+def matmul_shapes(calls, batch_size):
+    """[m, k, n, transpose_a, transpose_b] of every MatMul the recorded calls executed."""
+    shapes = []
+    for fetches, feed in calls:
+        matmuls = [op for op in executed_ops(fetches, feed) if op.type == "MatMul"]
+        for op in sorted(matmuls, key=lambda op: op.name):
+            # The batch's size is the only dimension unknown before running.
+            a, b = ([batch_size if d is None else d for d in t.shape.as_list()] for t in op.inputs)
+            transpose_a, transpose_b = op.get_attr("transpose_a"), op.get_attr("transpose_b")
+            m, k = reversed(a) if transpose_a else a
+            n = b[0] if transpose_b else b[1]
+            shapes.append([m, k, n, transpose_a, transpose_b])
+    return shapes
+
+
+def traced_kernels(traces):
+    """(op type, milliseconds) of every kernel that ran in the traces.
+
+    The op type is the one each trace line names, which is not always the graph's: oneDNN renames
+    and fuses ops (a MatMul, its bias and its ReLU run as one _MklNativeFusedMatMul).
+    """
+    for step_stats in traces:
+        for device in step_stats.dev_stats:
+            for node in device.node_stats:
+                op_type = node.timeline_label.partition(" = ")[2].partition("(")[0]
+                yield op_type, node.all_end_rel_micros / 1000
+
+
+def kernel_kind(op_type):
+    return "matmul" if "MatMul" in op_type else "adam" if "ApplyAdam" in op_type else "other"
+
+
+def setup(name, data_dir):
+    """(module, flags, graph, next_feed, iterations per epoch) of one script, as its train() has them.
+
+    next_feed takes no arguments: it calls the script's own next_feed() with the data and the
+    random sources that its train() passes.
+    """
+    import common
+    module = importlib.import_module(name)
+    argv = ["--batch_size", str(BATCH_SIZE), "--data_dir", data_dir]
+    if name == "semi_supervised_aae":
+        args = common.parse_args(module.arg_parser(), argv)
+    else:
+        args = common.parse_args(common.arg_parser(module.__doc__, z_dim=module.Z_DIM), argv)
+    data = common.load_mnist(args.data_dir, args.seed)
+    g = module.build_graph(args)
+    if name == "semi_supervised_aae":
+        labelled, unlabelled = common.split_labelled(data.train, args.n_labels, args.seed)
+        rng = np.random.RandomState(args.seed)
+        return (module, args, g, lambda: module.next_feed(g, unlabelled, labelled, rng, args),
+                unlabelled.num_examples // args.batch_size)
+    if name == "autoencoder":
+        next_feed = lambda: module.next_feed(g, data, args)
+    else:
+        prior = np.random.RandomState(args.seed)
+        next_feed = lambda: module.next_feed(g, data, args, prior)
+    return module, args, g, next_feed, data.train.num_examples // args.batch_size
+
+
+def measure(name, settings, data_dir, weights_path):
+    """Time one script's iterations and trace a few; save its weights after the compared ones."""
+    import tensorflow.compat.v1 as tf
+    module, args, g, next_feed, steps_per_epoch = setup(name, data_dir)
+    with tf.Session() as sess:
+        sess.run(tf.global_variables_initializer())
+        losses = [module.train_step(sess, g, next_feed()) for _ in range(COMPARED_ITERATIONS)]
+        variables = tf.trainable_variables()
+        np.savez(weights_path, **dict(zip([v.op.name for v in variables], sess.run(variables))))
+        # Those first iterations were slow: each phase's first call prunes and optimises its
+        # graph, and oneDNN prepares its kernels. A few more settle the caches.
+        for _ in range(settings.warmup):
+            module.train_step(sess, g, next_feed())
+
+        rate = median_rate(lambda: module.train_step(sess, g, next_feed()), settings)
+        feed_times = []
+        for _ in range(FEED_CALLS):
+            started = time.perf_counter()
+            next_feed()
+            feed_times.append(time.perf_counter() - started)
+
+        recording = RecordingSession(sess)
+        for _ in range(settings.traced):
+            module.train_step(recording, g, next_feed())
+
+    calls_per_iteration = len(recording.calls) // settings.traced
+    matmuls = matmul_shapes(recording.calls[:calls_per_iteration], args.batch_size)
+    kernels = list(traced_kernels(recording.traces))
+    milliseconds = {"matmul": 0.0, "adam": 0.0, "other": 0.0}
+    for op_type, ms in kernels:
+        milliseconds[kernel_kind(op_type)] += ms / settings.traced
+    traced_matmuls = sum(kernel_kind(op_type) == "matmul" for op_type, _ in kernels) / settings.traced
+    if traced_matmuls != len(matmuls):
+        raise RuntimeError(f"{name}: the graph says an iteration multiplies {len(matmuls)} times, "
+                           f"the trace shows {traced_matmuls:g} matrix-product kernels")
+    return {"iterations_per_second": rate, "steps_per_epoch": steps_per_epoch,
+            "feed_ms": 1000 * statistics.median(feed_times), "kernel_ms": milliseconds,
+            "onednn": any(op_type.startswith("_Mkl") for op_type, _ in kernels),
+            "matmuls": matmuls,
+            "losses": [{k: float(v) for k, v in step.items()} for step in losses]}
+
+
+def child(config, settings, data_dir, out_dir):
+    """Measure every script under this process's configuration; write out_dir/<config>.json."""
+    sys.path.insert(0, ROOT)
+    import common  # first: it configures TensorFlow before TensorFlow is imported
+    import tensorflow as tf
+    results = {"tensorflow": tf.__version__, "scripts": {}}
+    for name in SCRIPTS:
+        started = time.time()
+        measured = measure(name, settings, data_dir, os.path.join(out_dir, f"{config}_{name}.npz"))
+        results["scripts"][name] = measured
+        print(f"{config}: {name} {measured['iterations_per_second']:.1f} it/s "
+              f"({time.time() - started:.0f} s)", flush=True)
+    with open(os.path.join(out_dir, f"{config}.json"), "w") as f:
+        json.dump(results, f)
+
+
+# --------------------------------------------------------------------------------------------
+# The parent process: both configurations, the roofline, the comparison, the report
+# --------------------------------------------------------------------------------------------
+
+def run_child(config, quick, data_dir, out_dir):
+    """Measure `config` in a child process, echoing its progress to stderr; return its results."""
+    print(f"Measuring the {config} configuration: {CONFIGS[config]}", file=sys.stderr)
+    cmd = [sys.executable, os.path.abspath(__file__), "--child", config, "--out", out_dir,
+           "--data_dir", data_dir] + (["--quick"] if quick else [])
+    log_path = os.path.join(out_dir, f"{config}.log")
+    with open(log_path, "w") as log:  # TensorFlow's start-up chatter, shown only if it fails
+        process = subprocess.Popen(cmd, env=config_env(config), stdout=subprocess.PIPE,
+                                   stderr=log, text=True)
+        for line in process.stdout:
+            print("  " + line.rstrip(), file=sys.stderr)
+    if process.wait() != 0:
+        with open(log_path) as log:
+            raise RuntimeError(f"the {config} measurement failed (exit {process.returncode}):\n"
+                               + log.read()[-3000:])
+    with open(os.path.join(out_dir, f"{config}.json")) as f:
+        return json.load(f)
+
+
+def numpy_seconds(matmuls, settings):
+    """Seconds numpy takes for one iteration's matrix products, same shapes, same layouts."""
+    rng = np.random.default_rng(0)
+    products = []
+    for m, k, n, transpose_a, transpose_b in matmuls:
+        # A transposed operand is stored the other way round and used through a transposed view,
+        # which BLAS reads as it is, as TensorFlow's kernels do.
+        a = rng.standard_normal((k, m) if transpose_a else (m, k), dtype=np.float32)
+        b = rng.standard_normal((n, k) if transpose_b else (k, n), dtype=np.float32)
+        products.append((a.T if transpose_a else a, b.T if transpose_b else b,
+                         np.empty((m, n), np.float32)))
+
+    def one_iteration():
+        for a, b, out in products:
+            np.matmul(a, b, out=out)
+
+    for _ in range(3):  # warm-up: BLAS starts its threads, the memory gets touched
+        one_iteration()
+    return 1 / median_rate(one_iteration, settings)
+
+
+def same_maths(name, fast, plain, out_dir):
+    """Whether both configurations agree on the compared iterations' losses and weights."""
+    losses = [np.allclose([f[k] for k in sorted(f)], [p[k] for k in sorted(p)], **LOSS_TOLERANCE)
+              for f, p in zip(fast["losses"], plain["losses"])]
+    weights = [np.load(os.path.join(out_dir, f"{config}_{name}.npz")) for config in ("fast", "plain")]
+    return all(losses) and weights[0].files == weights[1].files and all(
+        np.allclose(weights[0][v], weights[1][v], **WEIGHT_TOLERANCE) for v in weights[0].files)
+
+
+def benchmark(quick, data_dir, out_dir):
+    """Measure both configurations and the roofline: the figures of each script, by name.
+
+    The children leave their results in out_dir: <config>.json, and <config>_<script>.npz, the
+    weights after the compared iterations.
+    """
+    settings = QUICK if quick else FULL
+    measured = {config: run_child(config, quick, data_dir, out_dir) for config in CONFIGS}
+    print("Timing numpy's matrix products", file=sys.stderr)
+    rows = {}
+    for name in SCRIPTS:
+        fast, plain = measured["fast"]["scripts"][name], measured["plain"]["scripts"][name]
+        rows[name] = {"fast": fast, "plain": plain,
+                      "flops": sum(2 * m * k * n for m, k, n, _, _ in fast["matmuls"]),
+                      "numpy_seconds": numpy_seconds(fast["matmuls"], settings),
+                      "same_maths": same_maths(name, fast, plain, out_dir)}
+    return {"tensorflow": measured["fast"]["tensorflow"], "rows": rows}
+
+
+def report(results):
+    """Print both tables; the last line is the summary. Returns whether the maths agreed."""
+    rows = results["rows"]
+
+    def onednn(config):
+        return f"{sum(row[config]['onednn'] for row in rows.values())} of {len(rows)} scripts"
+
+    print(f"TensorFlow {results['tensorflow']}, numpy {np.__version__}, {os.cpu_count()} cores, "
+          f"batch {BATCH_SIZE}.\nfast = {CONFIGS['fast']}; plain = {CONFIGS['plain']}.\n"
+          f"oneDNN's kernels ran in fast: {onednn('fast')}, in plain: {onednn('plain')}.\n"
+          f"same maths: the losses of the first {COMPARED_ITERATIONS} iterations and the weights "
+          f"after them agree (np.allclose {LOSS_TOLERANCE}, {WEIGHT_TOLERANCE}).\n")
+    print(f"{'script':<24} {'it/s':>6} {'GFLOP/it':>8} {'GFLOP/s':>7} {'roofline it/s':>13} "
+          f"{'achieved/roofline':>17} {'plain it/s':>10} {'speed-up':>8} {'it/epoch':>8} "
+          f"{'s/epoch':>7} {'same maths':>10}")
+    for name, row in rows.items():
+        rate, plain_rate = row["fast"]["iterations_per_second"], row["plain"]["iterations_per_second"]
+        print(f"{name:<24} {rate:>6.1f} {row['flops'] / 1e9:>8.3f} {rate * row['flops'] / 1e9:>7.1f} "
+              f"{1 / row['numpy_seconds']:>13.1f} {rate * row['numpy_seconds']:>17.2f} "
+              f"{plain_rate:>10.1f} {rate / plain_rate:>8.2f} {row['fast']['steps_per_epoch']:>8} "
+              f"{row['fast']['steps_per_epoch'] / rate:>7.1f} {'yes' if row['same_maths'] else 'NO':>10}")
+
+    print("\nWhere one iteration's time goes, fast configuration, ms (kernels from traced iterations):")
+    print(f"{'script':<24} {'total':>6} {'matmul':>6} {'(numpy)':>7} {'adam':>6} {'other':>6} "
+          f"{'feed':>6} {'rest':>6}")
+    for name, row in rows.items():
+        fast = row["fast"]
+        total, kernels = 1000 / fast["iterations_per_second"], fast["kernel_ms"]
+        rest = total - sum(kernels.values()) - fast["feed_ms"]
+        print(f"{name:<24} {total:>6.1f} {kernels['matmul']:>6.1f} {1000 * row['numpy_seconds']:>7.1f} "
+              f"{kernels['adam']:>6.1f} {kernels['other']:>6.1f} {fast['feed_ms']:>6.1f} {rest:>6.1f}")
+
+    worst_roofline = min(r["fast"]["iterations_per_second"] * r["numpy_seconds"] for r in rows.values())
+    worst_speedup = min(r["fast"]["iterations_per_second"] / r["plain"]["iterations_per_second"]
+                        for r in rows.values())
+    print(f"\nTargets: achieved/roofline >= {TARGET_ROOFLINE:.2f} "
+          f"({'met' if worst_roofline >= TARGET_ROOFLINE else 'missed'}), speed-up >= "
+          f"{TARGET_SPEEDUP:.2f} ({'met' if worst_speedup >= TARGET_SPEEDUP else 'missed'}).")
+    print(f"worst achieved/roofline = {worst_roofline:.2f}, worst speed-up = {worst_speedup:.2f}")
+    return all(row["same_maths"] for row in rows.values())
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true",
+                        help="a few iterations of each script instead of the full measurement")
+    parser.add_argument("--data_dir", default=os.path.join(ROOT, "Data"),
+                        help="folder holding the four MNIST .gz files")
+    # The child process's flags: the configuration it measures, the folder it writes to.
+    parser.add_argument("--child", choices=CONFIGS, help=argparse.SUPPRESS)
+    parser.add_argument("--out", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.child:
+        child(args.child, QUICK if args.quick else FULL, args.data_dir, args.out)
+        return
+    with tempfile.TemporaryDirectory(prefix="bench-speed-") as out_dir:
+        results = benchmark(args.quick, args.data_dir, out_dir)
+    if not report(results):
+        sys.exit(1)  # a configuration that changes the results is no speed-up
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,76 @@
+"""The speed benchmark, bench/speed.py, in its smoke mode: it runs and reports, and speed keeps the maths.
+
+No timing is checked: the figures depend on the machine and on whatever else it is doing.
+"""
+import os
+import re
+import sys
+
+import numpy as np
+import pytest
+
+from conftest import ROOT
+
+sys.path.insert(0, os.path.join(ROOT, "bench"))
+import speed  # bench/ is not a package: found through the path above
+
+
+@pytest.fixture(scope="module")
+def quick_run(tmp_path_factory, mnist_dir):
+    """One run of `bench/speed.py --quick`: both configurations, a few iterations of each script.
+
+    The children leave their results in out_dir, among them the weights after the compared
+    iterations, which the tests below read back.
+    """
+    out_dir = tmp_path_factory.mktemp("bench")
+    return speed.benchmark(quick=True, data_dir=mnist_dir, out_dir=str(out_dir)), out_dir
+
+
+def test_report_has_a_row_of_positive_figures_per_script(quick_run, capsys):
+    results, _ = quick_run
+    assert speed.report(results)
+    lines = capsys.readouterr().out.splitlines()
+    for name in speed.SCRIPTS:
+        # A row in each table: name, nine figures, "same maths"; name, then ms per iteration.
+        speed_row, time_row = (line.split() for line in lines if line.split()[:1] == [name])
+        assert len(speed_row) == 11 and speed_row[-1] == "yes", speed_row
+        assert all(float(x) > 0 for x in speed_row[1:-1]), speed_row
+        assert float(time_row[1]) > 0 and float(time_row[2]) > 0, time_row  # total, matmul
+    assert re.fullmatch(r"worst achieved/roofline = \d+\.\d\d, worst speed-up = \d+\.\d\d", lines[-1])
+
+
+def test_flops_are_those_of_the_networks(quick_run):
+    """Part 1 by hand: six layers forward; backward, the weights' gradients of all six and the
+    inputs' gradients of the five above the first (nothing needs the gradient of the images)."""
+    weights = 784 * 1000 + 1000 * 1000 + 1000 * 2 + 2 * 1000 + 1000 * 1000 + 1000 * 784
+    forward = 2 * speed.BATCH_SIZE * weights
+    backward = 2 * forward - 2 * speed.BATCH_SIZE * 784 * 1000
+    rows = quick_run[0]["rows"]
+    assert rows["autoencoder"]["flops"] == forward + backward
+    # Parts 2 and 3 add a discriminator; part 4 two, and a labelled batch.
+    assert rows["autoencoder"]["flops"] < rows["adversarial_autoencoder"]["flops"] \
+        < rows["supervised_aae"]["flops"] < rows["semi_supervised_aae"]["flops"]
+
+
+def test_the_two_configurations_really_differ(quick_run):
+    for name, row in quick_run[0]["rows"].items():
+        assert row["fast"]["onednn"] and not row["plain"]["onednn"], name
+
+
+@pytest.mark.parametrize("name", speed.SCRIPTS)
+def test_fast_settings_train_the_same_as_plain(quick_run, name):
+    """Same seed, same first iterations: the losses and the weights agree to float32 tolerance."""
+    results, out_dir = quick_run
+    fast, plain = results["rows"][name]["fast"]["losses"], results["rows"][name]["plain"]["losses"]
+    assert len(fast) == len(plain) == speed.COMPARED_ITERATIONS
+    for fast_step, plain_step in zip(fast, plain):
+        assert fast_step.keys() == plain_step.keys()
+        for loss in fast_step:
+            assert np.isclose(fast_step[loss], plain_step[loss], **speed.LOSS_TOLERANCE), loss
+    assert fast[0] != fast[-1]  # the weights did move: identical untrained weights prove nothing
+
+    fast_weights, plain_weights = (np.load(out_dir / f"{config}_{name}.npz") for config in ("fast", "plain"))
+    assert fast_weights.files == plain_weights.files and fast_weights.files
+    for variable in fast_weights.files:
+        np.testing.assert_allclose(fast_weights[variable], plain_weights[variable],
+                                   err_msg=variable, **speed.WEIGHT_TOLERANCE)
