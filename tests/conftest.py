@@ -30,6 +30,17 @@ def run_script(script, *args, results_dir, data_dir=DATA_DIR, timeout=600, check
     return proc
 
 
+def train_run(tmp_path_factory, script, model, *args):
+    """Train `script` with `args` into a fresh results folder: (results folder, run folder, process)."""
+    results = tmp_path_factory.mktemp("results")
+    proc = run_script(script, "--train", "True", *args, results_dir=results)
+    [run] = run_folders(results, model)
+    return results, run, proc
+
+
+RUN_FILES = ("Tensorboard", "Saved_models", "log/log.txt", "metrics.json", "run.json")  # every run has these
+
+
 def run_folders(results_dir, model):
     return sorted(p for p in glob.glob(os.path.join(str(results_dir), model, "*")) if os.path.isdir(p))
 

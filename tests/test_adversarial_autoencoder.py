@@ -9,7 +9,7 @@ import pytest
 import adversarial_autoencoder as aae
 import common
 import tensorflow.compat.v1 as tf
-from conftest import event_tags, png_size, run_folders, run_script
+from conftest import event_tags, png_size, RUN_FILES, run_script, train_run
 
 MODEL = "Adversarial_Autoencoder"
 
@@ -17,18 +17,15 @@ MODEL = "Adversarial_Autoencoder"
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory, mnist_dir):
     """60 iterations of batch 100: summaries at steps 0 and 50, one checkpoint at the end."""
-    results = tmp_path_factory.mktemp("results")
-    proc = run_script("adversarial_autoencoder.py", "--train", "True", "--max_steps", "60",
-                      "--seed", "1", results_dir=results)
-    [run] = run_folders(results, MODEL)
-    return results, run, proc
+    return train_run(tmp_path_factory, "adversarial_autoencoder.py", MODEL,
+                     "--max_steps", "60", "--seed", "1")
 
 
 def test_run_folder_layout(trained):
     results, run, proc = trained
     assert os.path.basename(run).endswith("_2_0.001_100_1000_0.9_Adversarial_Autoencoder")
     assert run in proc.stdout
-    for sub in ("Tensorboard", "Saved_models", "log/log.txt", "metrics.json", "run.json"):
+    for sub in RUN_FILES:
         assert os.path.exists(os.path.join(run, sub)), sub
     saved = os.listdir(os.path.join(run, "Saved_models"))
     assert "adversarial_autoencoder-60.index" in saved

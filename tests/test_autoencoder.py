@@ -4,7 +4,7 @@ import os
 
 import pytest
 
-from conftest import event_tags, png_size, run_folders, run_script
+from conftest import event_tags, png_size, RUN_FILES, run_script, train_run
 
 MODEL = "Autoencoder"
 
@@ -12,18 +12,15 @@ MODEL = "Autoencoder"
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory, mnist_dir):
     """300 iterations at batch 250: one full epoch (220 iterations) and a bit of the next."""
-    results = tmp_path_factory.mktemp("results")
-    proc = run_script("autoencoder.py", "--train", "True", "--max_steps", "300",
-                      "--batch_size", "250", "--seed", "1", results_dir=results)
-    [run] = run_folders(results, MODEL)
-    return results, run, proc
+    return train_run(tmp_path_factory, "autoencoder.py", MODEL,
+                     "--max_steps", "300", "--batch_size", "250", "--seed", "1")
 
 
 def test_run_folder_layout(trained):
     results, run, proc = trained
     assert os.path.basename(run).endswith("_2_0.001_250_1000_0.9_Autoencoder")
     assert run in proc.stdout  # the user is told where the run is
-    for sub in ("Tensorboard", "Saved_models", "log/log.txt", "metrics.json", "run.json"):
+    for sub in RUN_FILES:
         assert os.path.exists(os.path.join(run, sub)), sub
     saved = os.listdir(os.path.join(run, "Saved_models"))
     assert "autoencoder-300.index" in saved and "autoencoder-220.index" in saved

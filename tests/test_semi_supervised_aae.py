@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import common
-from conftest import event_tags, png_size, run_folders, run_script
+from conftest import event_tags, png_size, RUN_FILES, run_script, train_run
 
 MODEL = "Semi_Supervised"
 SCRIPT = "semi_supervised_aae.py"
@@ -20,11 +20,8 @@ def mnist(mnist_dir):
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory, mnist_dir):
     """A 40-iteration run of 200 labels: too short to learn much, long enough to write everything."""
-    results = tmp_path_factory.mktemp("results")
-    proc = run_script(SCRIPT, "--train", "True", "--max_steps", "40", "--n_labels", "200",
-                      "--seed", "1", results_dir=results)
-    [run] = run_folders(results, MODEL)
-    return results, run, proc
+    return train_run(tmp_path_factory, SCRIPT, MODEL,
+                     "--max_steps", "40", "--n_labels", "200", "--seed", "1")
 
 
 # -- the labelled set ---------------------------------------------------------------------------
@@ -66,7 +63,7 @@ def test_run_folder_layout(trained):
     _, run, proc = trained
     assert os.path.basename(run).endswith("_10_0.001_100_30_0.9_Semi_Supervised")
     assert run in proc.stdout
-    for sub in ("Tensorboard", "Saved_models", "log/log.txt", "metrics.json", "run.json"):
+    for sub in RUN_FILES:
         assert os.path.exists(os.path.join(run, sub)), sub
     assert "semi_supervised-40.index" in os.listdir(os.path.join(run, "Saved_models"))
     log = open(os.path.join(run, "log", "log.txt")).read()

@@ -9,7 +9,7 @@ import pytest
 import common
 import supervised_aae
 import tensorflow.compat.v1 as tf
-from conftest import event_tags, png_size, run_folders, run_script
+from conftest import event_tags, png_size, RUN_FILES, run_script, train_run
 
 MODEL = "Supervised"
 
@@ -17,18 +17,15 @@ MODEL = "Supervised"
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory, mnist_dir):
     """230 iterations at batch 250: one full epoch (220 iterations) and a bit of the next."""
-    results = tmp_path_factory.mktemp("results")
-    proc = run_script("supervised_aae.py", "--train", "True", "--max_steps", "230",
-                      "--batch_size", "250", "--seed", "1", results_dir=results)
-    [run] = run_folders(results, MODEL)
-    return results, run, proc
+    return train_run(tmp_path_factory, "supervised_aae.py", MODEL,
+                     "--max_steps", "230", "--batch_size", "250", "--seed", "1")
 
 
 def test_run_folder_layout(trained):
     results, run, proc = trained
     assert os.path.basename(run).endswith("_15_0.001_250_1000_0.9_Supervised")
     assert run in proc.stdout
-    for sub in ("Tensorboard", "Saved_models", "log/log.txt", "metrics.json", "run.json"):
+    for sub in RUN_FILES:
         assert os.path.exists(os.path.join(run, sub)), sub
     saved = os.listdir(os.path.join(run, "Saved_models"))
     assert "supervised-220.index" in saved and "supervised-230.index" in saved
