@@ -18,6 +18,7 @@ import argparse
 import datetime
 import gzip
 import hashlib
+import io
 import json
 import math
 import os
@@ -592,8 +593,7 @@ def scalar_summary(writer, step, **values):
 
 def image_summary(writer, step, tag, image):
     """Write a grey picture (2-D array of values in [0, 1], made outside the graph) to TensorBoard."""
-    import io
-    import matplotlib.image
+    import matplotlib.image  # loaded when first needed, as pyplot() is
     png = io.BytesIO()
     matplotlib.image.imsave(png, np.clip(image, 0, 1), cmap="gray", vmin=0, vmax=1, format="png")
     picture = tf.Summary.Image(height=image.shape[0], width=image.shape[1], colorspace=4,
