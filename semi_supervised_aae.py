@@ -49,9 +49,10 @@ PRIOR_STD = 5.0  # the Gaussian prior of z is N(0, PRIOR_STD^2 I)
 # Departures from the original, which reaches only ~95% validation and ~93.5% test accuracy and
 # stops improving there (8 epochs measured): with 1,000 labels the encoder soon memorises the
 # labelled set (supervised loss ~0.001). Gaussian noise on the encoder's input (the paper adds
-# some, std 0.3; 0.5 fitted the labelled set more slowly and measured better here) keeps it from
-# memorising them, and dividing every learning rate by 10 late in training (the paper does so
-# too) lets the adversarial games settle instead of jittering around their balance.
+# some, std 0.3; 0.5 fitted the labelled set more slowly and measured better here) slows that
+# memorising down, and dividing every learning rate by 10 late in training (the paper does so
+# too) lets the adversarial games settle instead of jittering around their balance. With both,
+# 30 epochs reached a median test accuracy of 95.9% over 3 seeds (README, part 4).
 EPOCHS = 30
 INPUT_NOISE = 0.5  # default of --input_noise
 LR_DROPS = (0.5, 0.75)  # fractions of --epochs after which every learning rate is divided by 10
