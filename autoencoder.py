@@ -124,9 +124,7 @@ def train(args):
         writer = tf.summary.FileWriter(run.tensorboard, graph=sess.graph)
         sess.run(tf.global_variables_initializer())
         start = run.restore(sess, g.saver, train=data.train) if args.resume else 0
-        # A hard crash can leave events logged after the checkpoint we resume from: this
-        # marker makes TensorBoard drop every event after step `start`, so none is shown twice.
-        writer.add_session_log(tf.SessionLog(status=tf.SessionLog.START), start + 1)
+        common.drop_events_after(writer, start)  # a resume overwrites what came after
         step, losses, started, epoch_started = start, {}, time.time(), time.time()
         for step in run.steps(start, args, steps_per_epoch):
             feed = next_feed(g, data, args)

@@ -419,7 +419,7 @@ class Run:
         """(steps, values) of a scalar summary, read back from this run's TensorBoard events.
 
         TensorBoard's own reader drops the events that a resume wrote over (see the SessionLog
-        marker in the training loops), so every step appears once.
+        marker of drop_events_after()), so every step appears once.
         """
         from tensorboard.backend.event_processing import event_accumulator
         events = event_accumulator.EventAccumulator(self.tensorboard, size_guidance={"scalars": 0})
@@ -589,6 +589,15 @@ def scalar_summary(writer, step, **values):
     """Write Python numbers (computed outside the graph) as TensorBoard scalars."""
     writer.add_summary(tf.Summary(value=[tf.Summary.Value(tag=tag, simple_value=float(v))
                                          for tag, v in values.items()]), step)
+
+
+def drop_events_after(writer, step):
+    """Make TensorBoard forget this run's events after `step`, the step training starts from.
+
+    A hard crash can leave events logged after the checkpoint a run resumes from; TensorBoard
+    drops the events beyond a SessionLog START marker, so no step is shown twice.
+    """
+    writer.add_session_log(tf.SessionLog(status=tf.SessionLog.START), step + 1)
 
 
 def image_summary(writer, step, tag, image):

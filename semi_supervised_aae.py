@@ -272,9 +272,7 @@ def train(args):
         writer = tf.summary.FileWriter(run.tensorboard, graph=sess.graph)
         sess.run(tf.global_variables_initializer())
         start = run.restore(sess, g.saver, **random_sources) if args.resume else 0
-        # A hard crash can leave events logged after the checkpoint we resume from: this
-        # marker makes TensorBoard drop every event after step `start`, so none is shown twice.
-        writer.add_session_log(tf.SessionLog(status=tf.SessionLog.START), start + 1)
+        common.drop_events_after(writer, start)  # a resume overwrites what came after
         if not args.resume:
             run.log(f"{labelled.num_examples} labelled and {unlabelled.num_examples} unlabelled "
                     f"training images; {steps_per_epoch} iterations an epoch")
