@@ -25,9 +25,10 @@ after each epoch and on the 10,000 test images once, at the end.
 
 Networks: encoder 784 -> 1000 -> 1000 -> z (10, linear) and label logits (10); decoder
 [softmax(label), z] (20) -> 1000 -> 1000 -> 784 sigmoid; each discriminator -> 1000 -> 1000 -> 1.
-Each phase has its own Adam (learning rate 0.001, beta1 0.9, divided by 10 after 50 and again
-after 75 of the 100 epochs), batches of 100. In training the encoder sees its input with Gaussian
-noise (std 0.5) added, and the decoder must rebuild the clean image.
+Each phase has its own Adam (beta1 0.9): learning rate 0.001 for reconstruction and the supervised
+phase, 0.0002 for the two discriminators and the generator; every rate is divided by 10 after 15
+and again after 22.5 of the 30 epochs. Batches of 100. In training the encoder sees its input with
+Gaussian noise (std 0.5) added, and the decoder must rebuild the clean image.
 """
 import argparse
 import os
@@ -52,9 +53,16 @@ PRIOR_STD = 5.0  # the Gaussian prior of z is N(0, PRIOR_STD^2 I)
 # some, std 0.3; 0.5 fitted the labelled set more slowly and measured better here) slows that
 # memorising down, and dividing every learning rate by 10 late in training (the paper does so
 # too) lets the adversarial games settle instead of jittering around their balance. With both,
-# 30 epochs reached a median test accuracy of 95.9% over 3 seeds (README, part 4).
+# 30 epochs reached a median test accuracy of 95.9% over 3 seeds. The adversarial phases at a
+# fifth of the rate (below) then added most of a point more: RESULT (README, part 4).
 EPOCHS = 30
 INPUT_NOISE = 0.5  # default of --input_noise
+# At the full rate, the generator's steps on the shared encoder are as large as those of
+# reconstruction and of the labels, and early on the discriminators win by far (generator loss
+# 8-10): the codes are pushed to their priors before the labels have given y its meaning. At a
+# fifth of it, 8 epochs measured 97.3% validation / 96.1% test against 96.2% / 94.4%; a tenth
+# and a twentieth were as good on test and worse on validation (seed 0, README).
+ADVERSARIAL_LEARNING_RATE = 0.0002  # default of --adversarial_learning_rate
 LR_DROPS = (0.5, 0.75)  # fractions of --epochs after which every learning rate is divided by 10
 LOG_EVERY = 50  # iterations between log lines and TensorBoard summaries
 
@@ -124,7 +132,8 @@ def build_graph(args):
     # In training the encoder sees a noisy copy of x (fed here) and the decoder must rebuild the
     # clean x; to measure accuracy the encoder sees x itself.
     x_encoder = tf.placeholder_with_default(x, [None, INPUT_DIM], name="Encoder_input")
-    learning_rate = tf.placeholder_with_default(args.learning_rate, [], name="Learning_rate")
+    # Every optimiser's rate is multiplied by this: 1, then 0.1 and 0.01 late in training.
+    decay = tf.placeholder_with_default(1.0, [], name="Learning_rate_decay")
 
     z, logits = encoder(x_encoder, args.z_dim)
     y = tf.nn.softmax(logits)
@@ -148,18 +157,22 @@ def build_graph(args):
     encoder_vars = tf.trainable_variables(scope="Encoder")
     decoder_vars = tf.trainable_variables(scope="Decoder")
 
-    def adam(loss, var_list):
-        return tf.train.AdamOptimizer(learning_rate, beta1=args.beta1).minimize(
+    def adam(loss, var_list, rate):
+        return tf.train.AdamOptimizer(rate * decay, beta1=args.beta1).minimize(
             loss, var_list=var_list)
 
     # Each phase moves only its own networks: the discriminators never learn to help the encoder
-    # fool them, and the label and style losses shape the encoder alone.
+    # fool them, and the label and style losses shape the encoder alone. The three adversarial
+    # phases take the smaller --adversarial_learning_rate (see ADVERSARIAL_LEARNING_RATE).
+    rate, adversarial_rate = args.learning_rate, args.adversarial_learning_rate
     train_ops = {
-        "reconstruction": adam(reconstruction_loss, encoder_vars + decoder_vars),
-        "discriminator_gauss": adam(d_gauss_loss, tf.trainable_variables(scope="Discriminator_gauss")),
-        "discriminator_cat": adam(d_cat_loss, tf.trainable_variables(scope="Discriminator_cat")),
-        "generator": adam(generator_loss, encoder_vars),
-        "supervised": adam(supervised_loss, encoder_vars),
+        "reconstruction": adam(reconstruction_loss, encoder_vars + decoder_vars, rate),
+        "discriminator_gauss": adam(d_gauss_loss, tf.trainable_variables(scope="Discriminator_gauss"),
+                                    adversarial_rate),
+        "discriminator_cat": adam(d_cat_loss, tf.trainable_variables(scope="Discriminator_cat"),
+                                  adversarial_rate),
+        "generator": adam(generator_loss, encoder_vars, adversarial_rate),
+        "supervised": adam(supervised_loss, encoder_vars, rate),
     }
     losses = {"reconstruction": reconstruction_loss, "discriminator_gauss": d_gauss_loss,
               "discriminator_cat": d_cat_loss, "generator": generator_loss,
@@ -176,7 +189,7 @@ def build_graph(args):
                      max_outputs=10)
     return types.SimpleNamespace(
         x=x, x_encoder=x_encoder, x_labelled=x_labelled, y_labelled=y_labelled, z_prior=z_prior,
-        y_prior=y_prior, learning_rate=learning_rate, z_in=z_in, y_in=y_in, z=z,
+        y_prior=y_prior, decay=decay, z_in=z_in, y_in=y_in, z=z,
         prediction=tf.argmax(logits, 1), generated=generated,
         losses=losses, train_ops=train_ops, summaries=tf.summary.merge_all(),
         saver=tf.train.Saver(max_to_keep=2))
@@ -188,13 +201,14 @@ def sample_prior(rng, n, z_dim):
             np.eye(N_CLASSES, dtype=np.float32)[rng.randint(0, N_CLASSES, n)])
 
 
-def learning_rate(args, epoch):
-    """--learning_rate, divided by 10 at each of LR_DROPS (fractions of --epochs) passed."""
-    return args.learning_rate * 0.1 ** sum(epoch >= f * args.epochs for f in LR_DROPS)
+def learning_rate_decay(args, epoch):
+    """What every learning rate is multiplied by: 0.1 for each of LR_DROPS (fractions of
+    --epochs) passed."""
+    return 0.1 ** sum(epoch >= f * args.epochs for f in LR_DROPS)
 
 
 def next_feed(g, unlabelled, labelled, rng, args, epoch=0):
-    """The feed of one iteration: unlabelled images, prior samples, a labelled batch, the rate.
+    """The feed of one iteration: unlabelled images, prior samples, a labelled batch, the decay.
 
     The input noise comes from rng, like the prior samples, so a resumed run draws the same.
     """
@@ -205,7 +219,7 @@ def next_feed(g, unlabelled, labelled, rng, args, epoch=0):
              for images in (x, x_labelled)]
     return {g.x: x, g.x_encoder: noisy[0], g.z_prior: z_prior, g.y_prior: y_prior,
             g.x_labelled: noisy[1], g.y_labelled: y_labelled,
-            g.learning_rate: learning_rate(args, epoch)}
+            g.decay: learning_rate_decay(args, epoch)}
 
 
 # The phases in the order they run. The two discriminators train disjoint networks on the same
@@ -291,8 +305,8 @@ def train(args):
                 run.save(sess, g.saver, step, **random_sources)
                 run.log(f"epoch {step // steps_per_epoch}/{args.epochs}: validation accuracy "
                         f"{validation:.4f}, reconstruction {losses['reconstruction']:.4f}, "
-                        f"supervised {losses['supervised']:.4f}, learning rate "
-                        f"{feed[g.learning_rate]:g} ({time.time() - epoch_started:.1f} s)")
+                        f"supervised {losses['supervised']:.4f}, learning rates x"
+                        f"{feed[g.decay]:g} ({time.time() - epoch_started:.1f} s)")
                 epoch_started = time.time()
         if step % steps_per_epoch:  # stopped mid-epoch (--max_steps or Ctrl-C): keep that too
             summarise_epoch(sess, g, writer, step, data, args)
@@ -384,6 +398,10 @@ def arg_parser():
     parser = common.arg_parser(__doc__, z_dim=Z_DIM, epochs=EPOCHS)
     parser.add_argument("--n_labels", type=int, default=1000,
                         help="labelled training images, the same number of each digit")
+    parser.add_argument("--adversarial_learning_rate", type=common.positive(float),
+                        default=ADVERSARIAL_LEARNING_RATE,
+                        help="Adam's learning rate for the two discriminators and the generator "
+                             "(--learning_rate drives reconstruction and the supervised phase)")
     parser.add_argument("--input_noise", type=non_negative, default=INPUT_NOISE,
                         help="std of the Gaussian noise added to the encoder's input in training "
                              "(0: none, as in the original)")

@@ -148,6 +148,7 @@ def test_every_script_refuses_bad_input_in_one_line(script, argv, message, tmp_p
     (["--n_labels", "15"], "--n_labels must be a positive multiple of 10"),
     (["--n_labels", "60000"], "--n_labels must be a positive multiple of 10"),
     (["--input_noise", "-1"], "must be 0 or more"),
+    (["--adversarial_learning_rate", "0"], "must be a positive number"),
 ])
 def test_part_4_refuses_bad_label_counts_and_noise(argv, message, tmp_path, mnist_dir):
     proc = run_script("semi_supervised_aae.py", "--train", "True", *argv, results_dir=tmp_path,

@@ -131,6 +131,11 @@ TRAINS = {"reconstruction": {"Encoder", "Decoder"}, "discriminator_gauss": {"Dis
           "discriminator_cat": {"Discriminator_cat"}, "generator": {"Encoder"},
           "supervised": {"Encoder"}}
 
+RATES = {"reconstruction": lambda a: a.learning_rate, "supervised": lambda a: a.learning_rate,
+         "discriminator_gauss": lambda a: a.adversarial_learning_rate,
+         "discriminator_cat": lambda a: a.adversarial_learning_rate,
+         "generator": lambda a: a.adversarial_learning_rate}
+
 
 @pytest.mark.parametrize("phase", TRAINS)
 def test_each_phase_changes_only_its_own_networks(model, mnist, phase):
@@ -147,6 +152,11 @@ def test_each_phase_changes_only_its_own_networks(model, mnist, phase):
     changed = {scope for scope in SCOPES
                if any(not np.array_equal(b, a) for b, a in zip(before[scope], after[scope]))}
     assert changed == TRAINS[phase]
+    # Adam's first step moves each weight by its learning rate times the sign of the gradient
+    # (or less, where the gradient is near 0): the largest move is the phase's rate.
+    largest = max(np.abs(a - b).max() for scope in changed
+                  for b, a in zip(before[scope], after[scope]))
+    assert largest == pytest.approx(RATES[phase](args), rel=1e-2)
 
 
 def test_a_short_training_classifies_well_above_chance(model, mnist):
@@ -156,11 +166,11 @@ def test_a_short_training_classifies_well_above_chance(model, mnist):
     with tf.Session() as sess:
         sess.run(tf.global_variables_initializer())
         untrained = ssa.accuracy(sess, g, mnist.validation)
-        for _ in range(350):
+        for _ in range(150):
             losses = ssa.train_step(sess, g, ssa.next_feed(g, unlabelled, labelled, rng, args))
         trained = ssa.accuracy(sess, g, mnist.validation)
-    # The adversaries dominate the first few hundred iterations (seed 0: 20% after 100, 55%
-    # after 300, 69% after 350, 92% after one epoch of 540).
+    # Seed 0 measured 88% after 100 iterations, 91% after 200 and 94% after 350. (With the
+    # adversarial phases at the full rate it was 20%, 55% and 69%: the adversaries won early.)
     assert untrained < 0.25  # about chance: one digit in ten
-    assert trained > 0.5, trained
+    assert trained > 0.8, trained
     assert all(np.isfinite(v) for v in losses.values())
