@@ -150,7 +150,7 @@ def test_every_script_refuses_bad_input_in_one_line(script, argv, message, tmp_p
     (["--input_noise", "-1"], "must be 0 or more"),
     (["--adversarial_learning_rate", "0"], "must be a positive number"),
 ])
-def test_part_4_refuses_bad_label_counts_and_noise(argv, message, tmp_path, mnist_dir):
+def test_part_4_refuses_bad_label_counts_noise_and_rates(argv, message, tmp_path, mnist_dir):
     proc = run_script("semi_supervised_aae.py", "--train", "True", *argv, results_dir=tmp_path,
                       check=False)
     assert proc.returncode != 0 and message in proc.stderr and "Traceback" not in proc.stderr
