@@ -33,8 +33,9 @@ import types
 
 import numpy as np
 
-import common  # before TensorFlow: it sets TensorFlow's environment and graph mode
+import common  # first: it sets up TensorFlow (oneDNN, graph mode) before TensorFlow loads
 import tensorflow.compat.v1 as tf
+from common import figures, flags, judge, mnist, runs, summaries
 
 MODEL = "Adversarial_Autoencoder"
 INPUT_DIM = 784
@@ -45,6 +46,8 @@ PRIOR_STD = 5.0  # the prior is N(0, PRIOR_STD^2 I)
 LOG_EVERY = 50  # iterations between log lines and TensorBoard summaries
 GRID_POINTS = np.arange(-10, 10, 1.5)  # 14 values per axis: about two prior std either side
 SCATTER_PRIOR_SAMPLES = 10000
+QUALITY_SAMPLES = 10000  # prior samples the digit judge scores at the end
+QUALITY_SAMPLES_PER_EPOCH = 1000  # and after each epoch, for TensorBoard's Quality/ section
 
 
 def dense(x, n_in, n_out, name):
@@ -173,17 +176,18 @@ def latent_grid(sess, g, z_dim):
 
 
 def train(args):
-    data = common.load_mnist(args.data_dir, args.seed)
-    run = common.start_run(args, MODEL)
+    data = mnist.load(args.data_dir, args.seed)
+    run = runs.start(args, MODEL, data.train)
+    digit_judge = judge.load(args.data_dir)
     g = build_graph(args)
-    prior = np.random.RandomState(args.seed)
     steps_per_epoch = data.train.num_examples // args.batch_size
+    prior = np.random.RandomState(args.seed)
 
     with tf.Session() as sess:
         writer = tf.summary.FileWriter(run.tensorboard, graph=sess.graph)
         sess.run(tf.global_variables_initializer())
         start = run.restore(sess, g.saver, train=data.train, prior=prior) if args.resume else 0
-        common.drop_events_after(writer, start)  # a resume overwrites what came after
+        summaries.drop_after(writer, start)  # a resume overwrites what came after
         step, losses, started, epoch_started = start, {}, time.time(), time.time()
         for step in run.steps(start, args, steps_per_epoch):
             feed = next_feed(g, data, args, prior)
@@ -197,11 +201,13 @@ def train(args):
             step += 1
             if step % steps_per_epoch == 0:
                 mse = evaluate(sess, g, data)[0]
-                common.scalar_summary(writer, step, **{"Test/reconstruction_mse": mse})
+                summaries.scalars(writer, step, **{"Test/reconstruction_mse": mse}, **{
+                    f"Quality/{k}": v for k, v in
+                    quality(sess, g, args, digit_judge, QUALITY_SAMPLES_PER_EPOCH).items()})
                 # One picture an epoch: scrub through them in TensorBoard's Images tab.
                 n = len(GRID_POINTS)
-                common.image_summary(writer, step, "Images/latent_grid",
-                                     common.tile(latent_grid(sess, g, args.z_dim), n, n))
+                summaries.image(writer, step, "Images/latent_grid",
+                                figures.tile(latent_grid(sess, g, args.z_dim), n, n))
                 run.save(sess, g.saver, step, train=data.train, prior=prior)
                 run.log(f"epoch {step // steps_per_epoch}/{args.epochs}: reconstruction loss "
                         f"{losses['reconstruction']:.5f}, discriminator loss "
@@ -213,43 +219,57 @@ def train(args):
         writer.close()
         run.exit_if_interrupted(step)
 
+        train_seconds = round(time.time() - started, 1)
         mse, codes, _ = evaluate(sess, g, data)
+        judged = quality(sess, g, args, digit_judge, QUALITY_SAMPLES)
         metrics = {"steps": step, "epochs": round(step / steps_per_epoch, 3),
                    **{f"train_{name}_loss": float(value) for name, value in losses.items()},
                    "test_reconstruction_mse": mse,
                    # A matched posterior has mean 0 and std PRIOR_STD in every dimension.
                    "test_code_mean": codes.mean(0).tolist(), "test_code_std": codes.std(0).tolist(),
-                   "prior_std": PRIOR_STD,
-                   "train_seconds": round(time.time() - started, 1)}
+                   "prior_std": PRIOR_STD, **judged, "quality_samples": QUALITY_SAMPLES,
+                   "train_seconds": train_seconds}
         run.write_metrics(metrics)
         run.log(f"Done: test reconstruction MSE {mse:.5f}; test codes per dimension: mean "
-                f"{common.numbers(codes.mean(0))}, std {common.numbers(codes.std(0))} (the prior's: 0 and "
-                f"{PRIOR_STD:g}). Draw the figures with: "
+                f"{runs.numbers(codes.mean(0))}, std {runs.numbers(codes.std(0))} (the prior's: 0 and "
+                f"{PRIOR_STD:g}).\n{describe(judged)}\nDraw the figures with: "
                 f"python {os.path.basename(__file__)} --train False")
+
+
+def quality(sess, g, args, digit_judge, n):
+    """The judge's verdict on n codes drawn from the prior and decoded: how many are clearly digits."""
+    samples = sample_prior(np.random.RandomState(args.seed), n, args.z_dim)
+    return digit_judge.score(sess.run(g.generated, feed_dict={g.z_in: samples}))
+
+
+def describe(judged):
+    return (f"Digit judge, {QUALITY_SAMPLES} prior samples decoded: digit-likeness "
+            f"{100 * judged['digit_likeness']:.1f} %")
 
 
 def draw(args):
     """Restore a run and save its figures: the decoded grid, codes against the prior, reconstructions."""
-    run = common.Run.find(args, MODEL, args.run)
+    run = runs.Run.find(args, MODEL, args.run)
     run.adopt_args(args)
-    data = common.load_mnist(args.data_dir, args.seed)
+    data = mnist.load(args.data_dir, args.seed)
     g = build_graph(args)
-    plt = common.pyplot()
+    plt = figures.pyplot()
     with tf.Session() as sess:
         step = run.restore(sess, g.saver)
         print(f"Loaded {run.path} (step {step})")
         _, codes, recon = evaluate(sess, g, data)
         images = latent_grid(sess, g, args.z_dim)
+        print(describe(quality(sess, g, args, judge.load(args.data_dir), QUALITY_SAMPLES)))
 
     n = len(GRID_POINTS)
     half = (GRID_POINTS[1] - GRID_POINTS[0]) / 2  # so that each tick sits at a cell's centre
     fig, ax = plt.subplots(figsize=(8, 8))
-    ax.imshow(common.tile(images, n, n), cmap="gray", aspect="auto",
+    ax.imshow(figures.tile(images, n, n), cmap="gray", aspect="auto",
               extent=(GRID_POINTS[0] - half, GRID_POINTS[-1] + half,
                       GRID_POINTS[0] - half, GRID_POINTS[-1] + half))
     rest = "" if args.z_dim == 2 else f" (z[2:{args.z_dim}] held at 0)"
     ax.set(title=f"Decoder output over the code plane{rest}", xlabel="z[0]", ylabel="z[1]")
-    common.save_figure(fig, os.path.join(run.path, "latent_grid.png"))
+    figures.save(fig, os.path.join(run.path, "latent_grid.png"))
 
     prior_points = sample_prior(np.random.RandomState(args.seed), SCATTER_PRIOR_SAMPLES, args.z_dim)
     fig, ax = plt.subplots(figsize=(8, 7))
@@ -262,15 +282,19 @@ def draw(args):
     ax.set_aspect("equal", adjustable="datalim")
     rest = "" if args.z_dim == 2 else f" (first two of {args.z_dim} dimensions)"
     ax.set(title=f"Codes of the 10,000 test images over the prior{rest}", xlabel="z[0]", ylabel="z[1]")
-    common.save_figure(fig, os.path.join(run.path, "latent_scatter.png"))
+    figures.save(fig, os.path.join(run.path, "latent_scatter.png"))
 
     fig, ax = plt.subplots(figsize=(10, 2.4))
     pairs = np.concatenate([data.test.images[:10], recon[:10]])
-    ax.imshow(common.tile(pairs, 2, 10), cmap="gray")
+    ax.imshow(figures.tile(pairs, 2, 10), cmap="gray")
     ax.set(title="Test images (top) and their reconstructions (bottom)", xticks=[], yticks=[])
-    common.save_figure(fig, os.path.join(run.path, "reconstructions.png"))
-    common.show_figures()
+    figures.save(fig, os.path.join(run.path, "reconstructions.png"))
+    figures.show_all()
+
+
+def arg_parser():
+    return flags.arg_parser(__doc__, z_dim=Z_DIM)
 
 
 if __name__ == "__main__":
-    common.main(common.arg_parser(__doc__, z_dim=Z_DIM), train, draw)
+    common.main(arg_parser(), train, draw)

@@ -20,8 +20,9 @@ import types
 
 import numpy as np
 
-import common  # before TensorFlow: it sets TensorFlow's environment and graph mode
+import common  # first: it sets up TensorFlow (oneDNN, graph mode) before TensorFlow loads
 import tensorflow.compat.v1 as tf
+from common import figures, flags, mnist, runs, summaries
 
 MODEL = "Autoencoder"
 INPUT_DIM = 784
@@ -115,8 +116,8 @@ def latent_grid(sess, g, codes):
 
 
 def train(args):
-    data = common.load_mnist(args.data_dir, args.seed)
-    run = common.start_run(args, MODEL)
+    data = mnist.load(args.data_dir, args.seed)
+    run = runs.start(args, MODEL, data.train)
     g = build_graph(args)
     steps_per_epoch = data.train.num_examples // args.batch_size
 
@@ -124,7 +125,7 @@ def train(args):
         writer = tf.summary.FileWriter(run.tensorboard, graph=sess.graph)
         sess.run(tf.global_variables_initializer())
         start = run.restore(sess, g.saver, train=data.train) if args.resume else 0
-        common.drop_events_after(writer, start)  # a resume overwrites what came after
+        summaries.drop_after(writer, start)  # a resume overwrites what came after
         step, losses, started, epoch_started = start, {}, time.time(), time.time()
         for step in run.steps(start, args, steps_per_epoch):
             feed = next_feed(g, data, args)
@@ -136,10 +137,10 @@ def train(args):
             step += 1
             if step % steps_per_epoch == 0:
                 mse, codes, _ = evaluate(sess, g, data)
-                common.scalar_summary(writer, step, **{"Test/reconstruction_mse": mse})
+                summaries.scalars(writer, step, **{"Test/reconstruction_mse": mse})
                 # One picture an epoch: scrub through them in TensorBoard's Images tab.
-                common.image_summary(writer, step, "Images/latent_grid",
-                                     common.tile(latent_grid(sess, g, codes)[0], GRID_SIZE, GRID_SIZE))
+                summaries.image(writer, step, "Images/latent_grid",
+                                figures.tile(latent_grid(sess, g, codes)[0], GRID_SIZE, GRID_SIZE))
                 run.save(sess, g.saver, step, train=data.train)
                 run.log(f"epoch {step // steps_per_epoch}/{args.epochs}: train loss "
                         f"{losses['reconstruction']:.5f}, test reconstruction MSE {mse:.5f} "
@@ -161,11 +162,11 @@ def train(args):
 
 def draw(args):
     """Restore a run and save its figures: the decoded grid, the code scatter, reconstructions."""
-    run = common.Run.find(args, MODEL, args.run)
+    run = runs.Run.find(args, MODEL, args.run)
     run.adopt_args(args)
-    data = common.load_mnist(args.data_dir, args.seed)
+    data = mnist.load(args.data_dir, args.seed)
     g = build_graph(args)
-    plt = common.pyplot()
+    plt = figures.pyplot()
     with tf.Session() as sess:
         step = run.restore(sess, g.saver)
         print(f"Loaded {run.path} (step {step})")
@@ -173,26 +174,30 @@ def draw(args):
         images, xs, ys = latent_grid(sess, g, codes)
 
     fig, ax = plt.subplots(figsize=(8, 8))
-    ax.imshow(common.tile(images, GRID_SIZE, GRID_SIZE), cmap="gray",
+    ax.imshow(figures.tile(images, GRID_SIZE, GRID_SIZE), cmap="gray",
               extent=(xs[0], xs[-1], ys[-1], ys[0]), aspect="auto")
     rest = "" if args.z_dim == 2 else " (z[2:] held at the test median)"
     ax.set(title=f"Decoder output over the code plane{rest}", xlabel="z[0]", ylabel="z[1]")
-    common.save_figure(fig, os.path.join(run.path, "latent_grid.png"))
+    figures.save(fig, os.path.join(run.path, "latent_grid.png"))
 
     fig, ax = plt.subplots(figsize=(8, 7))
     digits = data.test.labels.argmax(1)
     points = ax.scatter(codes[:, 0], codes[:, 1], c=digits, cmap="tab10", s=3, vmin=-0.5, vmax=9.5)
     fig.colorbar(points, ax=ax, ticks=range(10), label="digit")
     ax.set(title="Codes of the 10,000 test images", xlabel="z[0]", ylabel="z[1]")
-    common.save_figure(fig, os.path.join(run.path, "latent_scatter.png"))
+    figures.save(fig, os.path.join(run.path, "latent_scatter.png"))
 
     fig, ax = plt.subplots(figsize=(10, 2.4))
     pairs = np.concatenate([data.test.images[:10], recon[:10]])
-    ax.imshow(common.tile(pairs, 2, 10), cmap="gray")
+    ax.imshow(figures.tile(pairs, 2, 10), cmap="gray")
     ax.set(title="Test images (top) and their reconstructions (bottom)", xticks=[], yticks=[])
-    common.save_figure(fig, os.path.join(run.path, "reconstructions.png"))
-    common.show_figures()
+    figures.save(fig, os.path.join(run.path, "reconstructions.png"))
+    figures.show_all()
+
+
+def arg_parser():
+    return flags.arg_parser(__doc__, z_dim=Z_DIM)
 
 
 if __name__ == "__main__":
-    common.main(common.arg_parser(__doc__, z_dim=Z_DIM), train, draw)
+    common.main(arg_parser(), train, draw)

@@ -30,15 +30,15 @@ phase, 0.0002 for the two discriminators and the generator; every rate is divide
 and again after 22.5 of the 30 epochs. Batches of 100. In training the encoder sees its input with
 Gaussian noise (std 0.5) added, and the decoder must rebuild the clean image.
 """
-import argparse
 import os
 import time
 import types
 
 import numpy as np
 
-import common  # before TensorFlow: it sets TensorFlow's environment and graph mode
+import common  # first: it sets up TensorFlow (oneDNN, graph mode) before TensorFlow loads
 import tensorflow.compat.v1 as tf
+from common import figures, flags, judge, mnist, runs, summaries
 
 MODEL = "Semi_Supervised"
 INPUT_DIM = 784
@@ -46,7 +46,10 @@ N_L1 = 1000
 N_L2 = 1000
 Z_DIM = 10
 N_CLASSES = 10
-PRIOR_STD = 5.0  # the Gaussian prior of z is N(0, PRIOR_STD^2 I)
+PRIOR_STD = 5.0  # default of --prior_std: the Gaussian prior of z is N(0, prior_std^2 I)
+PAIR_DISCRIMINATOR = False  # default of --pair_discriminator
+LABELLED_RECONSTRUCTION = False  # default of --labelled_reconstruction
+SHIFT = 0  # default of --shift
 # Departures from the original, which reaches only ~95% validation and ~93.5% test accuracy and
 # stops improving there (8 epochs measured): with 1,000 labels the encoder soon memorises the
 # labelled set (supervised loss ~0.001). Gaussian noise on the encoder's input (the paper adds
@@ -65,6 +68,8 @@ INPUT_NOISE = 0.5  # default of --input_noise
 ADVERSARIAL_LEARNING_RATE = 0.0002  # default of --adversarial_learning_rate
 LR_DROPS = (0.5, 0.75)  # fractions of --epochs after which every learning rate is divided by 10
 LOG_EVERY = 50  # iterations between log lines and TensorBoard summaries
+QUALITY_STYLES = 1000  # prior styles the digit judge scores at the end (each as 10 digits)
+QUALITY_STYLES_PER_EPOCH = 100  # and after each epoch, for TensorBoard's Quality/ section
 
 
 def dense(x, n_in, n_out, name):
@@ -94,10 +99,11 @@ def decoder(y, z, z_dim, reuse=False):
         return tf.nn.sigmoid(dense(d_2, N_L1, INPUT_DIM, "d_output"))
 
 
-def discriminator_gauss(z, z_dim, reuse=False):
-    """Style code -> one logit: high for samples of the Gaussian prior, low for the encoder's z."""
+def discriminator_gauss(z, n_in, reuse=False):
+    """Style code (or a (style, label) pair) -> one logit: high for samples of the prior, low
+    for the encoder's codes."""
     with tf.variable_scope("Discriminator_gauss", reuse=reuse):
-        dc_1 = tf.nn.relu(dense(z, z_dim, N_L1, "dc_g_dense_1"))
+        dc_1 = tf.nn.relu(dense(z, n_in, N_L1, "dc_g_dense_1"))
         dc_2 = tf.nn.relu(dense(dc_1, N_L1, N_L2, "dc_g_dense_2"))
         return dense(dc_2, N_L2, 1, "dc_g_output")
 
@@ -122,6 +128,8 @@ def build_graph(args):
     tf.set_random_seed(args.seed)
     x = tf.placeholder(tf.float32, [None, INPUT_DIM], name="Input")
     x_labelled = tf.placeholder(tf.float32, [None, INPUT_DIM], name="Labelled_input")
+    x_labelled_encoder = tf.placeholder_with_default(x_labelled, [None, INPUT_DIM],
+                                                     name="Labelled_encoder_input")
     y_labelled = tf.placeholder(tf.float32, [None, N_CLASSES], name="Labels")
     z_prior = tf.placeholder(tf.float32, [None, args.z_dim], name="Prior_z")
     y_prior = tf.placeholder(tf.float32, [None, N_CLASSES], name="Prior_label")
@@ -138,15 +146,32 @@ def build_graph(args):
     z, logits = encoder(x_encoder, args.z_dim)
     y = tf.nn.softmax(logits)
     reconstruction = decoder(y, z, args.z_dim)
-    _, labelled_logits = encoder(x_labelled, args.z_dim, reuse=True)
+    z_labelled, labelled_logits = encoder(x_labelled_encoder, args.z_dim, reuse=True)
     generated = decoder(y_in, z_in, args.z_dim, reuse=True)
 
-    d_gauss_real = discriminator_gauss(z_prior, args.z_dim)
-    d_gauss_fake = discriminator_gauss(z, args.z_dim, reuse=True)
+    if args.pair_discriminator == "conditional":
+        # (z, the encoder's own label as one-hot) against (prior z, that same label)
+        chosen = tf.stop_gradient(tf.one_hot(tf.argmax(y, 1), N_CLASSES))
+        gauss_real, gauss_fake = tf.concat([z_prior, chosen], 1), tf.concat([z, chosen], 1)
+    elif args.pair_discriminator == "true":
+        # The joint prior p(z) p(y) has z independent of the label: to match it, z must not
+        # carry the digit, which leaves the digit to y (and the decoder must listen to y).
+        gauss_real, gauss_fake = tf.concat([z_prior, y_prior], 1), tf.concat([z, y], 1)
+    else:
+        gauss_real, gauss_fake = z_prior, z
+    n_gauss = gauss_real.shape[1]
+    d_gauss_real = discriminator_gauss(gauss_real, n_gauss)
+    d_gauss_fake = discriminator_gauss(gauss_fake, n_gauss, reuse=True)
     d_cat_real = discriminator_cat(y_prior)
     d_cat_fake = discriminator_cat(y, reuse=True)
 
-    reconstruction_loss = tf.reduce_mean(tf.square(x - reconstruction))
+    mse = tf.reduce_mean(tf.square(x - reconstruction))
+    reconstruction_loss = mse
+    if args.labelled_reconstruction:
+        # The labelled batch is rebuilt too, from its true one-hot label: the decoder is shown
+        # what each label means in pixels.
+        labelled_reconstruction = decoder(y_labelled, z_labelled, args.z_dim, reuse=True)
+        reconstruction_loss += tf.reduce_mean(tf.square(x_labelled - labelled_reconstruction))
     d_gauss_loss = cross_entropy(d_gauss_real, 1) + cross_entropy(d_gauss_fake, 0)
     # The original once labelled the encoder's y as real here (bug B3): prior 1, codes 0 is right.
     d_cat_loss = cross_entropy(d_cat_real, 1) + cross_entropy(d_cat_fake, 0)
@@ -188,16 +213,17 @@ def build_graph(args):
     tf.summary.image("Images/reconstruction", tf.reshape(reconstruction, [-1, 28, 28, 1]),
                      max_outputs=10)
     return types.SimpleNamespace(
-        x=x, x_encoder=x_encoder, x_labelled=x_labelled, y_labelled=y_labelled, z_prior=z_prior,
+        x=x, x_encoder=x_encoder, x_labelled=x_labelled, x_labelled_encoder=x_labelled_encoder,
+        y_labelled=y_labelled, z_prior=z_prior,
         y_prior=y_prior, decay=decay, z_in=z_in, y_in=y_in, z=z,
-        prediction=tf.argmax(logits, 1), generated=generated,
+        prediction=tf.argmax(logits, 1), generated=generated, mse=mse,
         losses=losses, train_ops=train_ops, summaries=tf.summary.merge_all(),
         saver=tf.train.Saver(max_to_keep=2))
 
 
-def sample_prior(rng, n, z_dim):
-    """n style codes from N(0, PRIOR_STD^2 I) and n one-hot labels drawn uniformly."""
-    return (rng.normal(0.0, PRIOR_STD, (n, z_dim)).astype(np.float32),
+def sample_prior(rng, n, args):
+    """n style codes from N(0, prior_std^2 I) and n one-hot labels drawn uniformly."""
+    return (rng.normal(0.0, args.prior_std, (n, args.z_dim)).astype(np.float32),
             np.eye(N_CLASSES, dtype=np.float32)[rng.randint(0, N_CLASSES, n)])
 
 
@@ -214,12 +240,27 @@ def next_feed(g, unlabelled, labelled, rng, args, epoch=0):
     """
     x = unlabelled.next_batch(args.batch_size)[0]
     x_labelled, y_labelled = labelled.next_batch(args.batch_size)
-    z_prior, y_prior = sample_prior(rng, args.batch_size, args.z_dim)
+    if args.shift:
+        x_labelled = shift_images(x_labelled, args.shift, rng)
+    z_prior, y_prior = sample_prior(rng, args.batch_size, args)
     noisy = [images + rng.normal(0.0, args.input_noise, images.shape).astype(np.float32)
              for images in (x, x_labelled)]
     return {g.x: x, g.x_encoder: noisy[0], g.z_prior: z_prior, g.y_prior: y_prior,
-            g.x_labelled: noisy[1], g.y_labelled: y_labelled,
+            g.x_labelled: x_labelled, g.x_labelled_encoder: noisy[1], g.y_labelled: y_labelled,
             g.decay: learning_rate_decay(args, epoch)}
+
+
+def shift_images(images, max_shift, rng):
+    """Each image moved by its own random whole-pixel offset of up to max_shift in x and in y.
+
+    Pixels moved in from outside are blank (MNIST's background), not wrapped around.
+    """
+    n, s = len(images), max_shift
+    padded = np.pad(images.reshape(n, 28, 28), ((0, 0), (s, s), (s, s)))
+    dy, dx = rng.randint(-s, s + 1, (2, n, 1))
+    rows = (np.arange(28) + s + dy)[:, :, None]
+    cols = (np.arange(28) + s + dx)[:, None, :]
+    return padded[np.arange(n)[:, None, None], rows, cols].reshape(n, INPUT_DIM)
 
 
 # The phases in the order they run. The two discriminators train disjoint networks on the same
@@ -247,36 +288,52 @@ def accuracy(sess, g, dataset):
     return float(np.mean(predicted == dataset.labels.argmax(1)))
 
 
-def style_grid(sess, g, args):
-    """Decode N_CLASSES styles from the prior (the same ones for a seed) as every digit.
+def style_grid(sess, g, args, n_styles=N_CLASSES):
+    """Decode n_styles styles from the prior (the same ones for a seed) as every digit.
 
-    Row r is one style z, shared by the whole row; column c is digit c.
+    Row r is one style z, shared by the whole row; column c is digit c. Returns the images, row
+    after row.
     """
-    styles = np.random.RandomState(args.seed).normal(0.0, PRIOR_STD, (N_CLASSES, args.z_dim))
+    styles = sample_prior(np.random.RandomState(args.seed), n_styles, args)[0]
     grid_z = np.repeat(styles, N_CLASSES, axis=0)
-    grid_y = np.tile(np.eye(N_CLASSES), (N_CLASSES, 1))
-    images = sess.run(g.generated, feed_dict={g.z_in: grid_z, g.y_in: grid_y})
-    return common.tile(images, N_CLASSES, N_CLASSES)
+    grid_y = np.tile(np.eye(N_CLASSES), (n_styles, 1))
+    return sess.run(g.generated, feed_dict={g.z_in: grid_z, g.y_in: grid_y})
 
 
-def summarise_epoch(sess, g, writer, step, data, args):
-    """Validation accuracy, test reconstruction error and the style x digit grid, for
-    TensorBoard; returns the accuracy.
+def quality(sess, g, args, digit_judge, n_styles):
+    """The judge's verdict on n_styles prior styles, each decoded as every digit: how often the
+    digit drawn is the digit asked for, in how many rows all ten are, how often it is clearly a digit."""
+    return digit_judge.score_grid(style_grid(sess, g, args, n_styles))
+
+
+def describe(judged):
+    return (f"Digit judge, {QUALITY_STYLES} prior styles x 10 digits: label-following "
+            f"{100 * judged['label_following']:.1f} %, rows right {100 * judged['rows_right']:.1f} %, "
+            f"digit-likeness {100 * judged['digit_likeness']:.1f} %")
+
+
+def summarise_epoch(sess, g, writer, step, data, args, digit_judge):
+    """Validation accuracy, test reconstruction error, the judge's scores and the style x digit
+    grid, for TensorBoard; returns the accuracy.
 
     One grid an epoch lets a reader scrub through training in TensorBoard's Images tab.
     """
     validation = accuracy(sess, g, data.validation)
-    mse = sess.run(g.losses["reconstruction"], feed_dict={g.x: data.test.images})
-    common.scalar_summary(writer, step, **{"Accuracy/validation": validation,
-                                           "Test/reconstruction_mse": mse})
-    common.image_summary(writer, step, "Images/style_grid", style_grid(sess, g, args))
+    mse = sess.run(g.mse, feed_dict={g.x: data.test.images})
+    judged = quality(sess, g, args, digit_judge, QUALITY_STYLES_PER_EPOCH)
+    summaries.scalars(writer, step, **{"Accuracy/validation": validation,
+                                       "Test/reconstruction_mse": mse},
+                      **{f"Quality/{k}": v for k, v in judged.items()})
+    summaries.image(writer, step, "Images/style_grid",
+                    figures.tile(style_grid(sess, g, args), N_CLASSES, N_CLASSES))
     return validation
 
 
 def train(args):
-    data = common.load_mnist(args.data_dir, args.seed)
-    labelled, unlabelled = common.split_labelled(data.train, args.n_labels, args.seed)
-    run = common.start_run(args, MODEL)
+    data = mnist.load(args.data_dir, args.seed)
+    labelled, unlabelled = mnist.split_labelled(data.train, args.n_labels, args.seed)
+    run = runs.start(args, MODEL, unlabelled, labelled)
+    digit_judge = judge.load(args.data_dir)
     g = build_graph(args)
     rng = np.random.RandomState(args.seed)
     steps_per_epoch = unlabelled.num_examples // args.batch_size
@@ -286,7 +343,7 @@ def train(args):
         writer = tf.summary.FileWriter(run.tensorboard, graph=sess.graph)
         sess.run(tf.global_variables_initializer())
         start = run.restore(sess, g.saver, **random_sources) if args.resume else 0
-        common.drop_events_after(writer, start)  # a resume overwrites what came after
+        summaries.drop_after(writer, start)  # a resume overwrites what came after
         if not args.resume:
             run.log(f"{labelled.num_examples} labelled and {unlabelled.num_examples} unlabelled "
                     f"training images; {steps_per_epoch} iterations an epoch")
@@ -301,7 +358,7 @@ def train(args):
                         echo=False)
             step += 1
             if step % steps_per_epoch == 0:
-                validation = summarise_epoch(sess, g, writer, step, data, args)
+                validation = summarise_epoch(sess, g, writer, step, data, args, digit_judge)
                 run.save(sess, g.saver, step, **random_sources)
                 run.log(f"epoch {step // steps_per_epoch}/{args.epochs}: validation accuracy "
                         f"{validation:.4f}, reconstruction {losses['reconstruction']:.4f}, "
@@ -309,36 +366,39 @@ def train(args):
                         f"{feed[g.decay]:g} ({time.time() - epoch_started:.1f} s)")
                 epoch_started = time.time()
         if step % steps_per_epoch:  # stopped mid-epoch (--max_steps or Ctrl-C): keep that too
-            summarise_epoch(sess, g, writer, step, data, args)
+            summarise_epoch(sess, g, writer, step, data, args, digit_judge)
             run.save(sess, g.saver, step, **random_sources)
         writer.close()
         run.exit_if_interrupted(step)
 
+        train_seconds = round(time.time() - started, 1)
+        judged = quality(sess, g, args, digit_judge, QUALITY_STYLES)
         metrics = {"steps": step, "epochs": round(step / steps_per_epoch, 3),
                    "n_labels": labelled.num_examples,
                    "validation_accuracy": accuracy(sess, g, data.validation),
                    "test_accuracy": accuracy(sess, g, data.test),
                    **{f"train_loss_{k}": float(v) for k, v in losses.items()},
-                   "train_seconds": round(time.time() - started, 1)}
+                   **judged, "quality_styles": QUALITY_STYLES, "train_seconds": train_seconds}
         run.write_metrics(metrics)
         run.log(f"Done: validation accuracy {metrics['validation_accuracy']:.4f}, test accuracy "
-                f"{metrics['test_accuracy']:.4f}. Draw the figures with: "
+                f"{metrics['test_accuracy']:.4f}.\n{describe(judged)}\nDraw the figures with: "
                 f"python {os.path.basename(__file__)} --train False")
 
 
 def draw(args):
     """Restore a run and save its figures: the style x digit grid, the test confusion matrix and
     the validation accuracy of each epoch."""
-    run = common.Run.find(args, MODEL, args.run)
+    run = runs.Run.find(args, MODEL, args.run)
     run.adopt_args(args)
-    data = common.load_mnist(args.data_dir, args.seed)
+    data = mnist.load(args.data_dir, args.seed)
     g = build_graph(args)
-    plt = common.pyplot()
+    plt = figures.pyplot()
     with tf.Session() as sess:
         step = run.restore(sess, g.saver)
         print(f"Loaded {run.path} (step {step})")
         predicted = sess.run(g.prediction, feed_dict={g.x: data.test.images})
-        grid = style_grid(sess, g, args)
+        grid = figures.tile(style_grid(sess, g, args), N_CLASSES, N_CLASSES)
+        print(describe(quality(sess, g, args, judge.load(args.data_dir), QUALITY_STYLES)))
 
     digits = data.test.labels.argmax(1)
     test_accuracy = float(np.mean(predicted == digits))
@@ -348,10 +408,10 @@ def draw(args):
     fig, ax = plt.subplots(figsize=(8, 8))
     ax.imshow(grid, cmap="gray",
               extent=(-0.5, N_CLASSES - 0.5, N_CLASSES - 0.5, -0.5))
-    ax.set(title="Decoder output: one style z ~ N(0, 5²I) per row, one digit per column",
+    ax.set(title=f"Decoder output: one style z ~ N(0, {args.prior_std:g}²I) per row, one digit per column",
            xlabel="digit (the label given to the decoder)", ylabel="style sample",
            xticks=range(N_CLASSES), yticks=range(N_CLASSES))
-    common.save_figure(fig, os.path.join(run.path, "style_digit_grid.png"))
+    figures.save(fig, os.path.join(run.path, "style_digit_grid.png"))
 
     confusion = np.zeros((N_CLASSES, N_CLASSES), dtype=int)
     np.add.at(confusion, (digits, predicted), 1)
@@ -368,7 +428,7 @@ def draw(args):
                  f"({args.n_labels} labels, step {step})",
            xlabel="predicted digit", ylabel="true digit",
            xticks=range(N_CLASSES), yticks=range(N_CLASSES))
-    common.save_figure(fig, os.path.join(run.path, "confusion_matrix.png"))
+    figures.save(fig, os.path.join(run.path, "confusion_matrix.png"))
 
     steps, validation = run.scalars("Accuracy/validation")
     steps_per_epoch = (data.train.num_examples - args.n_labels) // args.batch_size
@@ -380,31 +440,33 @@ def draw(args):
            xlabel="epoch (passes over the unlabelled images)", ylabel="accuracy (%)")
     ax.grid(alpha=0.3)
     ax.legend(loc="lower right")
-    common.save_figure(fig, os.path.join(run.path, "accuracy_curve.png"))
-    common.show_figures()
-
-
-def non_negative(text):
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not (np.isfinite(value) and value >= 0):
-        raise argparse.ArgumentTypeError(f"must be 0 or more, got {text!r}")
-    return value
+    figures.save(fig, os.path.join(run.path, "accuracy_curve.png"))
+    figures.show_all()
 
 
 def arg_parser():
-    parser = common.arg_parser(__doc__, z_dim=Z_DIM, epochs=EPOCHS)
+    parser = flags.arg_parser(__doc__, z_dim=Z_DIM, epochs=EPOCHS)
     parser.add_argument("--n_labels", type=int, default=1000,
                         help="labelled training images, the same number of each digit")
-    parser.add_argument("--adversarial_learning_rate", type=common.positive(float),
+    parser.add_argument("--adversarial_learning_rate", type=flags.positive(float),
                         default=ADVERSARIAL_LEARNING_RATE,
                         help="Adam's learning rate for the two discriminators and the generator "
                              "(--learning_rate drives reconstruction and the supervised phase)")
-    parser.add_argument("--input_noise", type=non_negative, default=INPUT_NOISE,
+    parser.add_argument("--input_noise", type=flags.non_negative, default=INPUT_NOISE,
                         help="std of the Gaussian noise added to the encoder's input in training "
                              "(0: none, as in the original)")
+    parser.add_argument("--prior_std", type=flags.positive(float), default=PRIOR_STD,
+                        help="the style prior is N(0, prior_std^2 I) (the original: 5)")
+    parser.add_argument("--pair_discriminator", choices=["true", "false", "conditional"], default="false",
+                        help="the Gaussian discriminator judges (z, y) pairs against (prior z, "
+                             "prior one-hot) instead of z alone (the original)")
+    parser.add_argument("--labelled_reconstruction", type=flags.boolean,
+                        default=LABELLED_RECONSTRUCTION,
+                        help="the reconstruction phase also rebuilds the labelled batch from its "
+                             "true one-hot label")
+    parser.add_argument("--shift", type=int, choices=range(0, 5), default=SHIFT,
+                        help="labelled images are moved by up to this many pixels, at random, "
+                             "each time they are used (0: never)")
     return parser
 
 

@@ -33,8 +33,9 @@ import types
 
 import numpy as np
 
-import common  # before TensorFlow: it sets TensorFlow's environment and graph mode
+import common  # first: it sets up TensorFlow (oneDNN, graph mode) before TensorFlow loads
 import tensorflow.compat.v1 as tf
+from common import figures, flags, judge, mnist, runs, summaries
 
 MODEL = "Supervised"
 INPUT_DIM = 784
@@ -42,7 +43,11 @@ N_LABELS = 10
 N_L1 = 1000
 N_L2 = 1000
 Z_DIM = 15
-PRIOR_STD = 5.0  # the prior is N(0, PRIOR_STD^2 I)
+EPOCHS = 1000
+PRIOR_STD = 5.0  # default of --prior_std: the prior is N(0, prior_std^2 I)
+PAIR_DISCRIMINATOR = False  # default of --pair_discriminator
+QUALITY_STYLES = 1000  # prior styles the digit judge scores at the end (each as 10 digits)
+QUALITY_STYLES_PER_EPOCH = 100  # and after each epoch, for TensorBoard's Quality/ section
 LOG_EVERY = 50  # iterations between log lines and TensorBoard summaries
 
 
@@ -72,10 +77,11 @@ def decoder(z, y, z_dim, reuse=False):
         return tf.nn.sigmoid(dense(d_2, N_L1, INPUT_DIM, "d_output"))
 
 
-def discriminator(z, z_dim, reuse=False):
-    """Code z -> one logit: large when z looks like a sample of the prior, small for a code."""
+def discriminator(z, n_in, reuse=False):
+    """Code z (or a (z, label) pair) -> one logit: large when it looks like a sample of the
+    prior, small for a code."""
     with tf.variable_scope("Discriminator", reuse=reuse):
-        dc_1 = tf.nn.relu(dense(z, z_dim, N_L1, "dc_dense_1"))
+        dc_1 = tf.nn.relu(dense(z, n_in, N_L1, "dc_dense_1"))
         dc_2 = tf.nn.relu(dense(dc_1, N_L1, N_L2, "dc_dense_2"))
         return dense(dc_2, N_L2, 1, "dc_output")
 
@@ -96,9 +102,17 @@ def build_graph(args):
     z = encoder(x, args.z_dim)
     reconstruction = decoder(z, y, args.z_dim)
     generated = decoder(z_in, y_in, args.z_dim, reuse=True)
-    # The discriminator judges z alone: the label is not part of what must look like the prior.
-    d_real = discriminator(prior_z, args.z_dim)
-    d_fake = discriminator(z, args.z_dim, reuse=True)
+    if args.pair_discriminator:
+        # The discriminator judges (z, label) pairs: a prior sample goes with the same label as
+        # the code it is compared with. Pairs from p(z) p(label) have z independent of the
+        # digit, so to pass, a code must not tell the digit: z is left with the style alone.
+        real, fake = tf.concat([prior_z, y], 1), tf.concat([z, y], 1)
+    else:
+        # The original's discriminator judges z alone: all codes together must look like the
+        # prior, but a code may still say which digit it is.
+        real, fake = prior_z, z
+    d_real = discriminator(real, real.shape[1])
+    d_fake = discriminator(fake, real.shape[1], reuse=True)
 
     def cross_entropy(logits, label):
         target = tf.ones_like(logits) if label else tf.zeros_like(logits)
@@ -140,14 +154,14 @@ def build_graph(args):
         summaries=tf.summary.merge_all(), saver=tf.train.Saver(max_to_keep=2))
 
 
-def sample_prior(prior, n, z_dim):
-    return prior.randn(n, z_dim).astype(np.float32) * PRIOR_STD
+def sample_prior(prior, n, args):
+    return prior.randn(n, args.z_dim).astype(np.float32) * args.prior_std
 
 
 def next_feed(g, data, args, prior):
     """The feed of one iteration: a training batch with its labels, and fresh prior samples."""
     images, labels = data.train.next_batch(args.batch_size)
-    return {g.x: images, g.y: labels, g.prior_z: sample_prior(prior, args.batch_size, args.z_dim)}
+    return {g.x: images, g.y: labels, g.prior_z: sample_prior(prior, args.batch_size, args)}
 
 
 def train_step(sess, g, feed):
@@ -165,6 +179,13 @@ def evaluate(sess, g, data):
     return float(mse), codes, recon
 
 
+def quality(sess, g, args, digit_judge, n_styles):
+    """The judge's verdict on n_styles prior styles, each decoded as every digit: how often the
+    digit drawn is the digit asked for, in how many rows all ten are, how often it is clearly a digit."""
+    styles = sample_prior(np.random.RandomState(args.seed), n_styles, args)
+    return digit_judge.score_grid(style_grid(sess, g, styles))
+
+
 def style_grid(sess, g, styles):
     """Decode every style in `styles` as every digit: row r is styles[r], column c is digit c."""
     grid_z = np.repeat(styles, N_LABELS, axis=0)
@@ -173,17 +194,18 @@ def style_grid(sess, g, styles):
 
 
 def train(args):
-    data = common.load_mnist(args.data_dir, args.seed)
-    run = common.start_run(args, MODEL)
+    data = mnist.load(args.data_dir, args.seed)
+    run = runs.start(args, MODEL, data.train)
+    digit_judge = judge.load(args.data_dir)
     g = build_graph(args)
-    prior = np.random.RandomState(args.seed)
     steps_per_epoch = data.train.num_examples // args.batch_size
+    prior = np.random.RandomState(args.seed)
 
     with tf.Session() as sess:
         writer = tf.summary.FileWriter(run.tensorboard, graph=sess.graph)
         sess.run(tf.global_variables_initializer())
         start = run.restore(sess, g.saver, train=data.train, prior=prior) if args.resume else 0
-        common.drop_events_after(writer, start)  # a resume overwrites what came after
+        summaries.drop_after(writer, start)  # a resume overwrites what came after
         step, losses, started, epoch_started = start, {}, time.time(), time.time()
         for step in run.steps(start, args, steps_per_epoch):
             feed = next_feed(g, data, args, prior)
@@ -197,12 +219,14 @@ def train(args):
             step += 1
             if step % steps_per_epoch == 0:
                 mse = evaluate(sess, g, data)[0]
-                common.scalar_summary(writer, step, **{"Test/reconstruction_mse": mse})
+                summaries.scalars(writer, step, **{"Test/reconstruction_mse": mse}, **{
+                    f"Quality/{k}": v for k, v in
+                    quality(sess, g, args, digit_judge, QUALITY_STYLES_PER_EPOCH).items()})
                 # One picture an epoch, always of the same styles (those of --train False's
                 # style_grid.png): scrub through them in TensorBoard's Images tab.
-                styles = sample_prior(np.random.RandomState(args.seed), N_LABELS, args.z_dim)
-                common.image_summary(writer, step, "Images/style_grid",
-                                     common.tile(style_grid(sess, g, styles), N_LABELS, N_LABELS))
+                styles = sample_prior(np.random.RandomState(args.seed), N_LABELS, args)
+                summaries.image(writer, step, "Images/style_grid",
+                                figures.tile(style_grid(sess, g, styles), N_LABELS, N_LABELS))
                 run.save(sess, g.saver, step, train=data.train, prior=prior)
                 run.log(f"epoch {step // steps_per_epoch}/{args.epochs}: reconstruction loss "
                         f"{losses['reconstruction']:.5f}, discriminator loss "
@@ -214,28 +238,36 @@ def train(args):
         writer.close()
         run.exit_if_interrupted(step)
 
+        train_seconds = round(time.time() - started, 1)
         mse, codes, _ = evaluate(sess, g, data)
+        judged = quality(sess, g, args, digit_judge, QUALITY_STYLES)
         metrics = {"steps": step, "epochs": round(step / steps_per_epoch, 3),
                    **{f"train_{name}_loss": float(value) for name, value in losses.items()},
                    "test_reconstruction_mse": mse,
-                   # A matched posterior has mean 0 and std PRIOR_STD in every dimension.
+                   # A matched posterior has mean 0 and std prior_std in every dimension.
                    "test_code_mean": codes.mean(0).tolist(), "test_code_std": codes.std(0).tolist(),
-                   "prior_std": PRIOR_STD,
-                   "train_seconds": round(time.time() - started, 1)}
+                   "prior_std": args.prior_std, **judged, "quality_styles": QUALITY_STYLES,
+                   "train_seconds": train_seconds}
         run.write_metrics(metrics)
         run.log(f"Done: test reconstruction MSE {mse:.5f}; test codes per dimension: mean "
-                f"{common.numbers(codes.mean(0))}, std {common.numbers(codes.std(0))} (the prior's: 0 and "
-                f"{PRIOR_STD:g}). Draw the figures with: "
+                f"{runs.numbers(codes.mean(0))}, std {runs.numbers(codes.std(0))} (the prior's: 0 and "
+                f"{args.prior_std:g}).\n{describe(judged)}\nDraw the figures with: "
                 f"python {os.path.basename(__file__)} --train False")
+
+
+def describe(judged):
+    return (f"Digit judge, {QUALITY_STYLES} prior styles x 10 digits: label-following "
+            f"{100 * judged['label_following']:.1f} %, rows right {100 * judged['rows_right']:.1f} %, "
+            f"digit-likeness {100 * judged['digit_likeness']:.1f} %")
 
 
 def draw(args):
     """Restore a run and save its figures: random styles x digits, real styles x digits, reconstructions."""
-    run = common.Run.find(args, MODEL, args.run)
+    run = runs.Run.find(args, MODEL, args.run)
     run.adopt_args(args)
-    data = common.load_mnist(args.data_dir, args.seed)
+    data = mnist.load(args.data_dir, args.seed)
     g = build_graph(args)
-    plt = common.pyplot()
+    plt = figures.pyplot()
     digits = data.test.labels.argmax(1)
     # The first test image of each digit, so that the borrowed styles come from all ten digits.
     chosen = np.array([np.flatnonzero(digits == d)[0] for d in range(N_LABELS)])
@@ -244,37 +276,48 @@ def draw(args):
         print(f"Loaded {run.path} (step {step})")
         _, codes, recon = evaluate(sess, g, data)
 
-        random_styles = sample_prior(np.random.RandomState(args.seed), N_LABELS, args.z_dim)
+        random_styles = sample_prior(np.random.RandomState(args.seed), N_LABELS, args)
         random_grid = style_grid(sess, g, random_styles)
         transfer_grid = style_grid(sess, g, codes[chosen])
+        print(describe(quality(sess, g, args, judge.load(args.data_dir), QUALITY_STYLES)))
 
     fig, ax = plt.subplots(figsize=(8, 8.4))
-    ax.imshow(common.tile(random_grid, N_LABELS, N_LABELS), cmap="gray")
+    ax.imshow(figures.tile(random_grid, N_LABELS, N_LABELS), cmap="gray")
     ax.set_xticks(28 * np.arange(N_LABELS) + 13.5, labels=range(N_LABELS))
     ax.set_yticks(28 * np.arange(N_LABELS) + 13.5, labels=range(1, N_LABELS + 1))
     ax.set(title="One random style per row, one digit per column",
            xlabel="label given to the decoder",
-           ylabel=f"style z ~ N(0, {PRIOR_STD:g}\u00b2 I), one draw per row")
-    common.save_figure(fig, os.path.join(run.path, "style_grid.png"))
+           ylabel=f"style z ~ N(0, {args.prior_std:g}\u00b2 I), one draw per row")
+    figures.save(fig, os.path.join(run.path, "style_grid.png"))
 
     fig, ax = plt.subplots(figsize=(8.8, 8.4))
     with_inputs = np.concatenate([data.test.images[chosen, None],
                                   transfer_grid.reshape(N_LABELS, N_LABELS, -1)], axis=1)
-    ax.imshow(common.tile(with_inputs, N_LABELS, N_LABELS + 1), cmap="gray")
+    ax.imshow(figures.tile(with_inputs, N_LABELS, N_LABELS + 1), cmap="gray")
     ax.axvline(27.5, color="red", linewidth=2)
     ax.set_xticks(28 * np.arange(N_LABELS + 1) + 13.5, labels=["input", *range(N_LABELS)])
     ax.set_yticks([])
     ax.set(title="The style of each test image (left), written as every digit",
            xlabel="label given to the decoder", ylabel="style z = the code of the test image")
-    common.save_figure(fig, os.path.join(run.path, "style_transfer.png"))
+    figures.save(fig, os.path.join(run.path, "style_transfer.png"))
 
     fig, ax = plt.subplots(figsize=(10, 2.4))
     pairs = np.concatenate([data.test.images[:10], recon[:10]])
-    ax.imshow(common.tile(pairs, 2, 10), cmap="gray")
+    ax.imshow(figures.tile(pairs, 2, 10), cmap="gray")
     ax.set(title="Test images (top) and their reconstructions (bottom)", xticks=[], yticks=[])
-    common.save_figure(fig, os.path.join(run.path, "reconstructions.png"))
-    common.show_figures()
+    figures.save(fig, os.path.join(run.path, "reconstructions.png"))
+    figures.show_all()
+
+
+def arg_parser():
+    parser = flags.arg_parser(__doc__, z_dim=Z_DIM, epochs=EPOCHS)
+    parser.add_argument("--prior_std", type=flags.positive(float), default=PRIOR_STD,
+                        help="the prior of z is N(0, prior_std^2 I) (the original: 5)")
+    parser.add_argument("--pair_discriminator", type=flags.boolean, default=PAIR_DISCRIMINATOR,
+                        help="the discriminator judges (z, label) pairs against (prior sample, the "
+                             "same label) instead of z alone (the original)")
+    return parser
 
 
 if __name__ == "__main__":
-    common.main(common.arg_parser(__doc__, z_dim=Z_DIM), train, draw)
+    common.main(arg_parser(), train, draw)

@@ -35,7 +35,7 @@ Adam's updates, in all other kernels, in `next_feed()`, and the rest: the sessio
 own work. The rest can come out negative when kernels ran side by side, as they are then counted
 twice, and tracing itself slows kernels a little.
 
-How it runs: oneDNN is switched on or off when TensorFlow is imported (`common.py` turns it on
+How it runs: oneDNN is switched on or off when TensorFlow is imported (the `common` package turns it on
 unless the environment says otherwise), so each configuration runs in a child process of its own
 (this file with the hidden `--child` flag), one after the other. The fast child keeps the
 environment it was started with, so it measures the settings the scripts choose themselves; the
@@ -86,7 +86,7 @@ FULL = Settings(warmup=10, windows=7, window_seconds=3.0, traced=5)
 QUICK = Settings(warmup=0, windows=3, window_seconds=0.0, traced=1)
 
 CONFIGS = {
-    "fast": "the scripts' own settings (common.py turns oneDNN on)",
+    "fast": "the scripts' own settings (the common package turns oneDNN on)",
     "plain": "TensorFlow's defaults (TF_ENABLE_ONEDNN_OPTS=0, default threads)",
 }
 
@@ -115,7 +115,7 @@ def median_rate(call, settings):
 
 # --------------------------------------------------------------------------------------------
 # The child process: the four scripts under one configuration. These functions import
-# TensorFlow (and common.py, which configures it) where they use it, so that the parent, which
+# TensorFlow (and the common package, which configures it) where they use it, so that the parent, which
 # imports this file too, never does.
 # --------------------------------------------------------------------------------------------
 
@@ -200,17 +200,14 @@ def setup(name, data_dir):
     next_feed takes no arguments: it calls the script's own next_feed() with the data and the
     random sources that its train() passes.
     """
-    import common
+    from common import flags, mnist
     module = importlib.import_module(name)
     argv = ["--batch_size", str(BATCH_SIZE), "--data_dir", data_dir]
-    if name == "semi_supervised_aae":
-        args = common.parse_args(module.arg_parser(), argv)
-    else:
-        args = common.parse_args(common.arg_parser(module.__doc__, z_dim=module.Z_DIM), argv)
-    data = common.load_mnist(args.data_dir, args.seed)
+    args = flags.parse(module.arg_parser(), argv)
+    data = mnist.load(args.data_dir, args.seed)
     g = module.build_graph(args)
     if name == "semi_supervised_aae":
-        labelled, unlabelled = common.split_labelled(data.train, args.n_labels, args.seed)
+        labelled, unlabelled = mnist.split_labelled(data.train, args.n_labels, args.seed)
         rng = np.random.RandomState(args.seed)
         return (module, args, g, lambda: module.next_feed(g, unlabelled, labelled, rng, args),
                 unlabelled.num_examples // args.batch_size)

@@ -65,9 +65,11 @@ def png_size(path):
 
 @pytest.fixture(scope="session")
 def mnist_dir():
-    missing = [f for f in ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
-                           "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")
-               if not os.path.exists(os.path.join(DATA_DIR, f))]
-    if missing:
-        pytest.fail(f"MNIST files missing from {DATA_DIR}: {missing} (copy ../shared/data/mnist/*.gz there)")
+    """Data/ with the four MNIST files: where they are missing (a fresh clone), the project's own
+    md5-checked downloader fetches them once; offline, the tests stop with its message."""
+    from common import UserError, mnist
+    try:
+        mnist.ensure_files(DATA_DIR)
+    except UserError as e:
+        pytest.fail(str(e), pytrace=False)
     return DATA_DIR

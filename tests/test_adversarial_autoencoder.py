@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import adversarial_autoencoder as aae
-import common
+from common import flags, mnist
 import tensorflow.compat.v1 as tf
 from conftest import event_tags, png_size, RUN_FILES, run_script, train_run
 
@@ -48,6 +48,8 @@ def test_metrics_report_losses_and_how_close_the_codes_are_to_the_prior(trained)
     assert len(metrics["test_code_mean"]) == len(metrics["test_code_std"]) == 2
     assert all(s > 0 for s in metrics["test_code_std"])
     assert metrics["prior_std"] == 5.0
+    # the digit judge's verdict on 10,000 decoded prior samples
+    assert metrics["quality_samples"] == 10000 and 0 <= metrics["digit_likeness"] <= 1
 
 
 def test_tensorboard_events_hold_the_summaries(trained):
@@ -82,10 +84,10 @@ def test_train_false_draws_the_figures(trained):
 
 
 def test_each_phase_moves_only_its_own_networks(mnist_dir):
-    args = common.parse_args(common.arg_parser(aae.__doc__, z_dim=aae.Z_DIM),
+    args = flags.parse(aae.arg_parser(),
                              ["--batch_size", "32", "--seed", "3"])
     g = aae.build_graph(args)
-    data = common.load_mnist(mnist_dir, args.seed)
+    data = mnist.load(mnist_dir, args.seed)
     trainable = tf.trainable_variables()
 
     def names(scope):

@@ -1,12 +1,12 @@
 """The flags every script shares, and their refusals."""
 import pytest
 
-import common
+from common import flags
 from conftest import run_script
 
 
 def parse(*argv):
-    return common.parse_args(common.arg_parser("Test.", z_dim=2), list(argv))
+    return flags.parse(flags.arg_parser("Test.", z_dim=2), list(argv))
 
 
 @pytest.mark.parametrize("text, value", [("True", True), ("true", True), ("TRUE", True), ("1", True),

@@ -13,6 +13,7 @@ import pytest
 
 from conftest import run_script
 import common
+from common import mnist
 
 TRAIN_COUNTS = [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]
 TEST_COUNTS = [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
@@ -32,47 +33,47 @@ def images():
 
 def test_reads_a_good_file(tmp_path, images):
     path = tmp_path / "good.gz"
-    md5 = write_idx(path, images, common.IDX_IMAGES)
-    np.testing.assert_array_equal(common.read_idx(path, common.IDX_IMAGES, md5), images)
+    md5 = write_idx(path, images, mnist.IDX_IMAGES)
+    np.testing.assert_array_equal(mnist.read_idx(path, mnist.IDX_IMAGES, md5), images)
     labels = np.array([3, 1, 4, 1, 5], np.uint8)
-    write_idx(tmp_path / "labels.gz", labels, common.IDX_LABELS)
-    np.testing.assert_array_equal(common.read_idx(tmp_path / "labels.gz", common.IDX_LABELS), labels)
+    write_idx(tmp_path / "labels.gz", labels, mnist.IDX_LABELS)
+    np.testing.assert_array_equal(mnist.read_idx(tmp_path / "labels.gz", mnist.IDX_LABELS), labels)
 
 
 def test_wrong_magic_is_reported_by_name(tmp_path, images):
     path = tmp_path / "labels-not-images.gz"
-    write_idx(path, images[:, 0, 0], common.IDX_LABELS)
+    write_idx(path, images[:, 0, 0], mnist.IDX_LABELS)
     with pytest.raises(common.UserError, match="labels-not-images.gz.*magic number 2049, expected 2051"):
-        common.read_idx(path, common.IDX_IMAGES)
+        mnist.read_idx(path, mnist.IDX_IMAGES)
 
 
 def test_short_data_is_reported_as_truncated(tmp_path, images):
     path = tmp_path / "short.gz"
-    header = common.IDX_IMAGES.to_bytes(4, "big") + b"".join(d.to_bytes(4, "big") for d in images.shape)
+    header = mnist.IDX_IMAGES.to_bytes(4, "big") + b"".join(d.to_bytes(4, "big") for d in images.shape)
     with gzip.open(path, "wb") as f:
         f.write(header + images.tobytes()[:-100])
     with pytest.raises(common.UserError, match="short.gz is truncated"):
-        common.read_idx(path, common.IDX_IMAGES)
+        mnist.read_idx(path, mnist.IDX_IMAGES)
 
 
 def test_cut_gzip_stream_is_reported_as_truncated(tmp_path, images):
     path = tmp_path / "cut.gz"
-    write_idx(path, images, common.IDX_IMAGES)
+    write_idx(path, images, mnist.IDX_IMAGES)
     data = path.read_bytes()
     path.write_bytes(data[:len(data) // 2])
     with pytest.raises(common.UserError, match="cut.gz is truncated or not a gzip file"):
-        common.read_idx(path, common.IDX_IMAGES)
+        mnist.read_idx(path, mnist.IDX_IMAGES)
 
 
 def test_bad_md5_is_reported_and_never_used(tmp_path, images):
     path = tmp_path / "tampered.gz"
-    write_idx(path, images, common.IDX_IMAGES)
+    write_idx(path, images, mnist.IDX_IMAGES)
     with pytest.raises(common.UserError, match="tampered.gz is damaged"):
-        common.read_idx(path, common.IDX_IMAGES, md5="0" * 32)
+        mnist.read_idx(path, mnist.IDX_IMAGES, md5="0" * 32)
 
 
 def test_real_files_give_the_original_split(mnist_dir):
-    data = common.load_mnist(mnist_dir, seed=0)
+    data = mnist.load(mnist_dir, seed=0)
     assert (data.train.num_examples, data.validation.num_examples, data.test.num_examples) == (55000, 5000, 10000)
     for split in (data.train, data.validation, data.test):
         assert split.images.dtype == np.float32 and split.images.shape[1] == 784
@@ -89,7 +90,7 @@ def test_real_files_give_the_original_split(mnist_dir):
 def test_next_batch_covers_each_epoch_once_and_follows_the_seed():
     images = np.arange(10, dtype=np.float32).reshape(10, 1)
     labels = np.eye(10, dtype=np.float32)
-    a, b, other = (common.DataSet(images, labels, seed) for seed in (1, 1, 2))
+    a, b, other = (mnist.DataSet(images, labels, seed) for seed in (1, 1, 2))
     epoch = [a.next_batch(5)[0] for _ in range(2)]
     assert sorted(np.concatenate(epoch).ravel().tolist()) == list(range(10))
     assert np.array_equal(np.concatenate(epoch), np.concatenate([b.next_batch(5)[0] for _ in range(2)]))
@@ -100,7 +101,7 @@ def test_next_batch_covers_each_epoch_once_and_follows_the_seed():
 
 
 def test_batching_state_round_trips():
-    data = common.DataSet(np.arange(20, dtype=np.float32).reshape(20, 1), np.eye(20), 0)
+    data = mnist.DataSet(np.arange(20, dtype=np.float32).reshape(20, 1), np.eye(20), 0)
     data.next_batch(6)
     state = data.get_state()
     expected = [data.next_batch(6)[0] for _ in range(5)]
@@ -126,35 +127,35 @@ def http_mirror(folder):
 def test_missing_files_are_downloaded_verified_and_used(tmp_path, mnist_dir):
     good, corrupt, target = tmp_path / "good", tmp_path / "corrupt", tmp_path / "Data"
     good.mkdir(), corrupt.mkdir()
-    for name in common.MNIST_FILES:
+    for name in mnist.FILES:
         shutil.copy(os.path.join(mnist_dir, name), good / name)
         (corrupt / name).write_bytes(b"not mnist")
     with http_mirror(corrupt) as bad_url, http_mirror(good) as good_url:
         # the first mirror serves damaged files: they must be rejected and the second one used
-        data = common.load_mnist(str(target), seed=0, mirrors=[bad_url, good_url])
+        data = mnist.load(str(target), seed=0, mirrors=[bad_url, good_url])
     assert data.test.num_examples == 10000
-    assert sorted(os.listdir(target)) == sorted(common.MNIST_FILES)  # no partial files left behind
-    for name, md5 in common.MNIST_FILES.items():
-        assert common.md5_of(target / name) == md5
+    assert sorted(os.listdir(target)) == sorted(mnist.FILES)  # no partial files left behind
+    for name, md5 in mnist.FILES.items():
+        assert mnist.md5_of(target / name) == md5
 
 
 def test_offline_gives_one_message_naming_the_files(tmp_path):
     with pytest.raises(common.UserError) as error:
-        common.load_mnist(str(tmp_path / "Data"), mirrors=["http://127.0.0.1:9/"])
+        mnist.load(str(tmp_path / "Data"), mirrors=["http://127.0.0.1:9/"])
     message = str(error.value)
-    assert all(name in message for name in common.MNIST_FILES)
+    assert all(name in message for name in mnist.FILES)
     assert str(tmp_path / "Data") in message
     assert os.listdir(tmp_path / "Data") == []  # nothing half-written
 
 
 def test_a_damaged_user_file_is_reported_not_overwritten(tmp_path, mnist_dir):
-    for name in common.MNIST_FILES:
+    for name in mnist.FILES:
         shutil.copy(os.path.join(mnist_dir, name), tmp_path / name)
     damaged = tmp_path / "t10k-labels-idx1-ubyte.gz"
     damaged.write_bytes(damaged.read_bytes()[:-10])
     before = damaged.read_bytes()
     with pytest.raises(common.UserError, match="t10k-labels-idx1-ubyte.gz is damaged"):
-        common.load_mnist(str(tmp_path))
+        mnist.load(str(tmp_path))
     assert damaged.read_bytes() == before
 
 

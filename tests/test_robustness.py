@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 import common
+from common import flags, mnist, runs
 from conftest import ROOT, run_folders, run_script, script_env
 
 SCRIPTS = {"autoencoder.py": "Autoencoder", "adversarial_autoencoder.py": "Adversarial_Autoencoder",
@@ -83,10 +84,10 @@ def test_ctrl_c_saves_and_resume_finds_the_newest_run(tmp_path, mnist_dir):
 def test_a_failed_save_keeps_the_previous_checkpoint(tmp_path, mnist_dir):
     import autoencoder
     import tensorflow.compat.v1 as tf
-    args = common.parse_args(autoencoder_parser(), ["--results_dir", str(tmp_path), "--seed", "0"])
-    run = common.start_run(args, "Autoencoder")
+    args = flags.parse(autoencoder_parser(), ["--results_dir", str(tmp_path), "--seed", "0"])
+    run = runs.start(args, "Autoencoder")
     g = autoencoder.build_graph(args)
-    data = common.load_mnist(mnist_dir, 0)
+    data = mnist.load(mnist_dir, 0)
     with tf.Session() as sess:
         sess.run(tf.global_variables_initializer())
         run.save(sess, g.saver, 1, train=data.train)
@@ -101,7 +102,7 @@ def test_a_failed_save_keeps_the_previous_checkpoint(tmp_path, mnist_dir):
 
 def autoencoder_parser():
     import autoencoder
-    return common.arg_parser(autoencoder.__doc__, z_dim=autoencoder.Z_DIM)
+    return autoencoder.arg_parser()
 
 
 def test_divergence_stops_with_the_step_and_no_traceback(tmp_path, mnist_dir):
@@ -112,7 +113,7 @@ def test_divergence_stops_with_the_step_and_no_traceback(tmp_path, mnist_dir):
 
 
 def test_divergence_names_the_last_good_checkpoint(tmp_path):
-    run = common.Run(str(tmp_path), "Autoencoder")
+    run = runs.Run(str(tmp_path), "Autoencoder")
     os.makedirs(run.saved_models), os.makedirs(os.path.dirname(run.log_file))
     with open(os.path.join(run.saved_models, "checkpoint"), "w") as f:
         f.write('model_checkpoint_path: "autoencoder-550"\n')
@@ -165,14 +166,19 @@ def test_runs_that_cannot_be_loaded_are_refused(tmp_path, mnist_dir):
     os.makedirs(os.path.join(unsaved, "Saved_models"))
     shutil.copy(os.path.join(run, "run.json"), unsaved)
     no_ckpt = run_script("autoencoder.py", "--train", "False", "--run", unsaved, results_dir=tmp_path, check=False)
-    assert no_ckpt.returncode != 0 and f"run {unsaved} has no checkpoint" in no_ckpt.stderr
+    assert no_ckpt.returncode != 0 and f"run {unsaved} has no checkpoint of Autoencoder: it was stopped before its first save" in no_ckpt.stderr
     # a run's own flags win over defaults, so the z_dim 2 run still loads without flags
     assert "Loaded" in run_script("autoencoder.py", "--train", "False", results_dir=tmp_path).stdout
     # another script's checkpoint, even under a forged run.json, is refused by its variables
     forged = os.path.join(str(tmp_path), "Semi_Supervised", "2000-01-01_00-00-00_forged")
     shutil.copytree(run, forged)
-    common.write_atomically(os.path.join(forged, "run.json"),
-                            open(os.path.join(run, "run.json")).read().replace("Autoencoder", "Semi_Supervised"))
+    runs.write_atomically(os.path.join(forged, "run.json"),
+                          open(os.path.join(run, "run.json")).read().replace("Autoencoder", "Semi_Supervised"))
+    proc = run_script("semi_supervised_aae.py", "--train", "False", "--run", forged, results_dir=tmp_path, check=False)
+    assert proc.returncode != 0 and "Traceback" not in proc.stderr
+    assert f"run {forged} has no checkpoint of Semi_Supervised: its Saved_models/ holds autoencoder-2.index" in proc.stderr
+    for path in glob.glob(os.path.join(forged, "Saved_models", "autoencoder-2.*")):  # forged names too
+        os.rename(path, path.replace("autoencoder-2", "semi_supervised-2"))
     proc = run_script("semi_supervised_aae.py", "--train", "False", "--run", forged, results_dir=tmp_path, check=False)
     assert proc.returncode != 0 and "does not fit this model" in proc.stderr and "Traceback" not in proc.stderr
     os.remove(os.path.join(run, "run.json"))
@@ -191,8 +197,8 @@ def test_unwritable_results_folder_is_reported_before_training(tmp_path, mnist_d
 def test_too_little_disk_space_is_reported_before_training(tmp_path, mnist_dir, monkeypatch):
     import autoencoder
     import tensorflow.compat.v1 as tf
-    args = common.parse_args(autoencoder_parser(), ["--results_dir", str(tmp_path)])
-    run = common.start_run(args, "Autoencoder")
+    args = flags.parse(autoencoder_parser(), ["--results_dir", str(tmp_path)])
+    run = runs.start(args, "Autoencoder")
     autoencoder.build_graph(args)
     # weights and two Adam slots of 3.6 million parameters: 43 MB a checkpoint, three must fit
     monkeypatch.setattr(shutil, "disk_usage", lambda path: types.SimpleNamespace(free=10**8))
@@ -233,3 +239,39 @@ def test_resume_after_a_hard_crash_shows_each_step_once_in_tensorboard(tmp_path,
     _, acc = event_tags(run)
     assert [e.step for e in acc.Scalars("Loss/reconstruction")] == [0, 50, 100, 150, 200, 250]
     assert [e.step for e in acc.Scalars("Test/reconstruction_mse")] == [220]
+
+
+@pytest.mark.parametrize("script, argv, message", [
+    ("autoencoder.py", ["--batch_size", "100000"],
+     "--batch_size 100000 is larger than the 55000 training images: choose at most 55000."),
+    ("adversarial_autoencoder.py", ["--batch_size", "55001"],
+     "--batch_size 55001 is larger than the 55000 training images: choose at most 55000."),
+    ("supervised_aae.py", ["--batch_size", "100000"],
+     "--batch_size 100000 is larger than the 55000 training images: choose at most 55000."),
+    ("semi_supervised_aae.py", ["--batch_size", "54500"],
+     "--batch_size 54500 is larger than the 54000 unlabelled training images: choose at most 54000."),
+    ("semi_supervised_aae.py", ["--batch_size", "300", "--n_labels", "200"],
+     "--batch_size 300 is larger than the 200 labelled training images: choose at most 200."),
+])
+def test_a_batch_larger_than_the_data_is_refused_in_one_line(script, argv, message, tmp_path, mnist_dir):
+    proc = run_script(script, "--train", "True", *argv, results_dir=tmp_path, check=False)
+    assert proc.returncode == 1 and proc.stderr == f"error: {message}\n"
+    assert not os.path.exists(tmp_path / SCRIPTS[script])  # no empty run folder
+
+
+def test_tensorflows_start_up_log_is_kept_out_of_the_way_unless_asked_for(tmp_path):
+    quiet = run_script("autoencoder.py", "--train", "False", results_dir=tmp_path, check=False)
+    assert quiet.stderr.splitlines() == [f"error: no runs in {tmp_path}/Autoencoder. Train first: "
+                                         "python autoencoder.py --train True"]
+    verbose = run_script("autoencoder.py", "--train", "False", "--verbose", results_dir=tmp_path,
+                         check=False)
+    # What TensorFlow logged while this test process imported it, less time stamps and process ids.
+    messages = [line.split("] ", 1)[-1] for line in common.TENSORFLOW_START_LOG.splitlines()]
+    assert all(message in verbose.stderr for message in messages)
+    assert verbose.stderr.splitlines()[-1] == quiet.stderr.splitlines()[-1]
+
+
+def test_only_the_import_is_quieted_later_errors_get_through():
+    proc = subprocess.run([sys.executable, "-c", "import common, os; os.write(2, b'later\\n')"],
+                          cwd=ROOT, env=script_env(), capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0 and proc.stderr == "later\n"

@@ -6,7 +6,7 @@ import os
 import numpy as np
 import pytest
 
-import common
+from common import flags, mnist, runs
 import supervised_aae
 import tensorflow.compat.v1 as tf
 from conftest import event_tags, png_size, RUN_FILES, run_script, train_run
@@ -42,6 +42,9 @@ def test_metrics_report_losses_and_codes(trained):
         assert math.isfinite(metrics[key]) and metrics[key] > 0, key
     assert metrics["test_reconstruction_mse"] < 0.1  # an untrained decoder scores ~0.23
     assert len(metrics["test_code_mean"]) == len(metrics["test_code_std"]) == 15
+    assert metrics["quality_styles"] == 1000
+    for key in ("label_following", "rows_right", "digit_likeness"):
+        assert 0 <= metrics[key] <= 1, key
 
 
 def test_tensorboard_events_hold_the_summaries(trained):
@@ -56,6 +59,9 @@ def test_tensorboard_events_hold_the_summaries(trained):
     assert any(t.startswith("Images/reconstruction") and k == "images" for t, k in tags.items())
     [test_mse] = acc.Scalars("Test/reconstruction_mse")
     assert test_mse.step == 220 and test_mse.value < 0.1
+    for key in ("label_following", "rows_right", "digit_likeness"):  # the judge, each epoch
+        [score] = acc.Scalars(f"Quality/{key}")
+        assert score.step == 220 and 0 <= score.value <= 1, key
     [grid] = acc.Images("Images/style_grid")  # once an epoch: 10 styles x 10 digits
     assert (grid.step, grid.width, grid.height) == (220, 280, 280)
 
@@ -64,6 +70,9 @@ def test_train_false_draws_the_figures(trained):
     results, run, _ = trained
     proc = run_script("supervised_aae.py", "--train", "False", results_dir=results)
     assert f"Loaded {run} (step 230)" in proc.stdout
+    metrics = json.load(open(os.path.join(run, "metrics.json")))
+    assert (f"Digit judge, 1000 prior styles x 10 digits: label-following "
+            f"{100 * metrics['label_following']:.1f} %") in proc.stdout
     sizes = {name: png_size(os.path.join(run, name))
              for name in ("style_grid.png", "style_transfer.png", "reconstructions.png")}
     for name, (width, height) in sizes.items():
@@ -75,9 +84,9 @@ def test_train_false_draws_the_figures(trained):
 
 def test_decoder_reads_the_label_and_the_discriminator_does_not(trained, mnist_dir):
     _, run_dir, _ = trained
-    run = common.Run(run_dir, MODEL)
-    args = run.adopt_args(common.parse_args(
-        common.arg_parser(supervised_aae.__doc__, z_dim=supervised_aae.Z_DIM), []))
+    run = runs.Run(run_dir, MODEL)
+    args = run.adopt_args(flags.parse(
+        supervised_aae.arg_parser(), []))
     g = supervised_aae.build_graph(args)
     shapes = {v.name: v.shape.as_list() for v in tf.trainable_variables()}
     assert shapes["Decoder/d_dense_1/weights:0"] == [10 + 15, 1000]
@@ -86,7 +95,7 @@ def test_decoder_reads_the_label_and_the_discriminator_does_not(trained, mnist_d
                           ("Discriminator", g.discriminator_vars)):
         assert {v.name for v in chosen} == {n for n in shapes if n.startswith(scope + "/")}
 
-    test = common.load_mnist(mnist_dir, args.seed).test
+    test = mnist.load(mnist_dir, args.seed).test
     images, labels = test.images[:500], test.labels[:500]
     wrong = np.roll(labels, 1, axis=1)  # every image gets the next digit's label
 

@@ -1,0 +1,37 @@
+"""Figures: matplotlib pictures saved as PNG files in the run folder, shown where a screen exists."""
+import os
+import sys
+
+import numpy as np
+
+
+def has_display():
+    return sys.platform in ("darwin", "win32") or bool(
+        os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+
+
+def pyplot():
+    """matplotlib.pyplot, drawing off-screen when there is no display to open a window on."""
+    import matplotlib
+    if not has_display():
+        matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    return plt
+
+
+def tile(images, rows, cols):
+    """Lay rows*cols 28x28 images out as one (rows*28, cols*28) picture."""
+    return np.asarray(images).reshape(rows, cols, 28, 28).transpose(0, 2, 1, 3).reshape(
+        rows * 28, cols * 28)
+
+
+def save(fig, path):
+    fig.savefig(path, dpi=100, bbox_inches="tight")
+    print(f"Saved {path}")
+
+
+def show_all():
+    plt = pyplot()
+    if has_display() and plt.get_backend().lower() != "agg":
+        plt.show()
+    plt.close("all")

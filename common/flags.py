@@ -1,0 +1,75 @@
+"""The flags all four scripts share, and the checks that turn a bad value into a usage error."""
+import argparse
+import math
+import sys
+
+
+def boolean(text):
+    value = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
+    try:
+        return value[text.strip().lower()]
+    except KeyError:
+        raise argparse.ArgumentTypeError(f"expected True or False, got {text!r}") from None
+
+
+def number(kind, accept, requirement):
+    """A parser of `kind` numbers that refuses, with `requirement`, any value `accept` rejects."""
+    def parse(text):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+        if not (math.isfinite(value) and accept(value)):
+            raise argparse.ArgumentTypeError(f"{requirement}, got {text!r}")
+        return value
+    return parse
+
+
+def positive(kind):
+    return number(kind, lambda v: v > 0, "must be a positive number")
+
+
+non_negative = number(float, lambda v: v >= 0, "must be 0 or more")
+beta = number(float, lambda v: 0 <= v < 1, "must be in [0, 1)")
+
+
+def arg_parser(doc, z_dim, epochs=1000):
+    """The flags all four scripts share; a script may add its own before parsing."""
+    parser = argparse.ArgumentParser(description=doc.split("\n\n")[0],
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+                                     allow_abbrev=False)
+    add = parser.add_argument
+    add("--train", type=boolean, default=True,
+        help="True: train a new run. False: load a run and draw its figures")
+    add("--resume", nargs="?", const="latest", metavar="RUN_FOLDER",
+        help="continue an interrupted run: the newest one, or the folder given")
+    add("--run", metavar="RUN_FOLDER",
+        help="the run that --train False loads (default: the newest with a checkpoint)")
+    add("--epochs", type=positive(int), default=epochs, help="passes over the training images")
+    add("--batch_size", type=positive(int), default=100, help="images per iteration")
+    add("--learning_rate", type=positive(float), default=0.001, help="Adam's learning rate")
+    add("--beta1", type=beta, default=0.9, help="Adam's beta1")
+    add("--z_dim", type=positive(int), default=z_dim, help="size of the latent code z")
+    add("--seed", type=int, default=0, help="seed of every random choice: same seed, same run")
+    add("--max_steps", type=positive(int), default=None,
+        help="stop after this many iterations in all (for smoke runs and tests)")
+    add("--data_dir", default="Data", help="folder holding the four MNIST .gz files")
+    add("--results_dir", default="Results", help="folder that receives the runs")
+    add("--verbose", action="store_true",
+        help="also print TensorFlow's start-up log (its oneDNN and CUDA notices)")
+    return parser
+
+
+# Flags that say what to do with a run, not how its model is built: a loaded run's saved values
+# of these never replace the ones given now.
+RUN_CONTROL = ("train", "resume", "run", "max_steps", "data_dir", "results_dir", "verbose", "given")
+
+
+def parse(parser, argv=None):
+    argv = sys.argv[1:] if argv is None else argv
+    args = parser.parse_args(argv)
+    # Which flags the user typed, as opposed to defaults: a loaded run's own flags win over defaults.
+    args.given = sorted({a[2:].split("=")[0] for a in argv if a.startswith("--")})
+    if args.resume and not args.train:
+        parser.error("--resume continues training; it cannot go with --train False")
+    return args

@@ -1,0 +1,194 @@
+"""An independent judge of generated digits: a small convolutional MNIST classifier.
+
+The lessons claim things about what their decoders draw: part 2's "every point of the prior
+decodes to a digit", part 3's "hold the style, change the label, and the digit changes with it".
+The judge turns those claims into numbers. It is trained once, on the 55,000 training images
+only (never on anything a decoder drew), cached in <data_dir>/judge/, and refuses to score
+unless it classifies at least 99 % of the 10,000 test images correctly. A cache made by another
+recipe, from other files, or damaged (its weights' md5s are kept beside them) is trained anew. With it:
+
+- label-following: decode styles z drawn from the prior, each as every digit 0-9; the share of
+  images the judge reads as the digit the decoder was given;
+- rows right: the share of those styles whose ten images are all read as their digits;
+- digit-likeness: the share of decoded prior samples the judge reads with confidence >= 0.9.
+
+    from common import judge
+    digit_judge = judge.load(args.data_dir)    # trains it the first time (about a minute)
+    digit_judge.score_grid(images)             # rows of 10 images, digits 0-9 in order
+    digit_judge.score(images)                  # digit-likeness alone
+
+Network: 28x28 -> conv 5x5 (32) -> max-pool -> conv 5x5 (64) -> max-pool -> 256 -> 10, ReLU;
+Adam, batches of 100, 3 epochs at learning rate 0.001 and a fourth at 0.0001.
+"""
+import json
+import os
+import shutil
+import tempfile
+
+import numpy as np
+import tensorflow.compat.v1 as tf
+from tqdm import tqdm
+
+from common import UserError, mnist
+
+ACCURACY_FLOOR = 0.99  # on the test images; below it the judge's verdicts are not worth having
+CONFIDENT = 0.9  # a digit is "clearly a digit" when the judge gives one class this probability
+SEED = 0
+EPOCHS = ((1e-3, 3), (1e-4, 1))  # (learning rate, epochs), in order
+BATCH_SIZE = 100
+VERSION = 1  # changes whenever the network or its training does, so that an old cache is retrained
+FOLDER = "judge"
+PREFIX = "judge"
+
+
+def conv(x, size, n_in, n_out, name):
+    """A 'same' convolution, x * W + b, whose variables live in their own scope."""
+    with tf.variable_scope(name):
+        weights = tf.get_variable("weights", [size, size, n_in, n_out],
+                                  initializer=tf.glorot_uniform_initializer())
+        bias = tf.get_variable("bias", [n_out], initializer=tf.zeros_initializer())
+        return tf.nn.conv2d(x, weights, strides=1, padding="SAME") + bias
+
+
+def dense(x, n_in, n_out, name):
+    with tf.variable_scope(name):
+        weights = tf.get_variable("weights", [n_in, n_out], initializer=tf.glorot_uniform_initializer())
+        bias = tf.get_variable("bias", [n_out], initializer=tf.zeros_initializer())
+        return tf.matmul(x, weights) + bias
+
+
+def classifier(x):
+    """Images (784 pixels in [0, 1]) -> logits of the ten digits."""
+    with tf.variable_scope("Judge"):
+        h = tf.reshape(x, [-1, 28, 28, 1])
+        h = tf.nn.max_pool2d(tf.nn.relu(conv(h, 5, 1, 32, "conv_1")), 2, 2, "VALID")
+        h = tf.nn.max_pool2d(tf.nn.relu(conv(h, 5, 32, 64, "conv_2")), 2, 2, "VALID")
+        h = tf.nn.relu(dense(tf.reshape(h, [-1, 7 * 7 * 64]), 7 * 7 * 64, 256, "dense"))
+        return dense(h, 256, 10, "logits")
+
+
+class Judge:
+    """The classifier in a graph and session of its own, beside whatever model a script builds."""
+
+    def __init__(self):
+        self.graph = tf.Graph()
+        with self.graph.as_default():
+            tf.set_random_seed(SEED)
+            self.x = tf.placeholder(tf.float32, [None, 784], name="Images")
+            self.y = tf.placeholder(tf.float32, [None, 10], name="Labels")
+            self.learning_rate = tf.placeholder(tf.float32, [], name="Learning_rate")
+            logits = classifier(self.x)
+            self.probabilities = tf.nn.softmax(logits)
+            loss = tf.reduce_mean(tf.nn.softmax_cross_entropy_with_logits_v2(labels=self.y, logits=logits))
+            self.train_op = tf.train.AdamOptimizer(self.learning_rate).minimize(loss)
+            self.saver = tf.train.Saver(tf.trainable_variables(scope="Judge"), save_relative_paths=True)
+            self.sess = tf.Session(graph=self.graph)
+            self.sess.run(tf.global_variables_initializer())
+        self.test_accuracy = None
+
+    def train(self, dataset, epochs=EPOCHS):
+        """Fit the classifier to `dataset` (never to generated images)."""
+        steps = dataset.num_examples // BATCH_SIZE
+        total = steps * sum(n for _, n in epochs)
+        with tqdm(total=total, desc="training the digit judge", unit="it", leave=False,
+                  disable=None) as bar:
+            for rate, n_epochs in epochs:
+                for _ in range(n_epochs * steps):
+                    images, labels = dataset.next_batch(BATCH_SIZE)
+                    self.sess.run(self.train_op, feed_dict={self.x: images, self.y: labels,
+                                                            self.learning_rate: rate})
+                    bar.update()
+
+    def probabilities_of(self, images):
+        images = np.asarray(images, np.float32).reshape(-1, 784)
+        return np.concatenate([self.sess.run(self.probabilities, feed_dict={self.x: part})
+                               for part in np.array_split(images, max(1, len(images) // 1000))])
+
+    def accuracy(self, dataset):
+        return float(np.mean(self.probabilities_of(dataset.images).argmax(1) == dataset.labels.argmax(1)))
+
+    def score(self, images):
+        """{"digit_likeness": share of images read as some digit with confidence >= CONFIDENT}."""
+        return {"digit_likeness": float(np.mean(self.probabilities_of(images).max(1) >= CONFIDENT))}
+
+    def score_grid(self, images):
+        """Label-following, rows right and digit-likeness of a style x digit grid.
+
+        images: rows of ten, in order: row r holds style r decoded as digits 0, 1, ..., 9.
+        """
+        probabilities = self.probabilities_of(images)
+        right = (probabilities.argmax(1) == np.tile(np.arange(10), len(probabilities) // 10))
+        return {"label_following": float(right.mean()),
+                "rows_right": float(right.reshape(-1, 10).all(1).mean()),
+                "digit_likeness": float(np.mean(probabilities.max(1) >= CONFIDENT))}
+
+    def check(self, data):
+        """Measure the test accuracy; refuse (UserError) a judge below the floor."""
+        self.test_accuracy = self.accuracy(data.test)
+        if self.test_accuracy < ACCURACY_FLOOR:
+            raise UserError(f"the digit judge classifies only {100 * self.test_accuracy:.2f} % of the "
+                            f"test images correctly (it must reach {100 * ACCURACY_FLOOR:g} %): its "
+                            f"scores would mean little. Delete its folder to train it again.")
+        return self
+
+
+def fingerprint():
+    """What a cached judge must have been made from: this recipe and these MNIST files."""
+    return {"version": VERSION, "seed": SEED, "epochs": [list(e) for e in EPOCHS], "mnist": mnist.FILES}
+
+
+def weight_files(folder):
+    return {name: os.path.join(folder, f"{PREFIX}{name}") for name in (".index", ".data-00000-of-00001")}
+
+
+def cached(folder):
+    """Whether `folder` holds a judge made by this recipe from these files, undamaged."""
+    try:
+        with open(os.path.join(folder, "judge.json")) as f:
+            saved = json.load(f)
+        return saved["fingerprint"] == fingerprint() and all(
+            mnist.md5_of(path) == saved["md5"][name] for name, path in weight_files(folder).items())
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
+
+
+def load(data_dir):
+    """The judge cached in <data_dir>/judge/, trained and cached first if there is none that fits.
+
+    Whether cached or new, it is checked against the test images before it scores anything.
+    """
+    folder = os.path.join(data_dir, FOLDER)
+    data = mnist.load(data_dir, SEED)
+    judge = Judge()
+    if cached(folder):
+        judge.saver.restore(judge.sess, os.path.join(folder, PREFIX))
+        return judge.check(data)
+    print(f"Training the digit judge (once: it is kept in {folder})", flush=True)
+    judge.train(data.train)
+    judge.check(data)
+    save(judge, folder)
+    return judge
+
+
+def save(judge, folder):
+    """Write the judge's weights and fingerprint to `folder`, replacing any older judge at once."""
+    parent = os.path.dirname(os.path.abspath(folder))
+    staging = tempfile.mkdtemp(prefix=".judge-", dir=parent)
+    try:
+        os.chmod(staging, 0o755)
+        judge.saver.save(judge.sess, os.path.join(staging, PREFIX), write_meta_graph=False)
+        md5 = {name: mnist.md5_of(path) for name, path in weight_files(staging).items()}
+        with open(os.path.join(staging, "judge.json"), "w") as f:
+            json.dump({"fingerprint": fingerprint(), "md5": md5,
+                       "test_accuracy": judge.test_accuracy}, f, indent=2)
+        # Two scripts may train a judge at the same time: whichever finishes last wins, and
+        # neither ever sees half a folder.
+        old = tempfile.mkdtemp(prefix=".judge-old-", dir=parent)
+        if os.path.isdir(folder):
+            os.replace(folder, os.path.join(old, FOLDER))
+        os.replace(staging, folder)
+        shutil.rmtree(old, ignore_errors=True)
+    except OSError as e:
+        shutil.rmtree(staging, ignore_errors=True)
+        print(f"warning: could not keep the digit judge in {folder} ({e.strerror or e}); it will "
+              f"be trained again next time.")
