@@ -27,6 +27,7 @@ Networks: encoder 784 -> 1000 -> 1000 -> z (2), decoder z -> 1000 -> 1000 -> 784
 discriminator z -> 1000 -> 1000 -> 1 (a logit); ReLU hidden layers. Adam (learning rate 0.001,
 beta1 0.9) for each of the three losses, batches of 100.
 """
+import json
 import os
 import time
 import types
@@ -35,17 +36,31 @@ import numpy as np
 
 import common  # first: it sets up TensorFlow (oneDNN, graph mode) before TensorFlow loads
 import tensorflow.compat.v1 as tf
-from common import figures, flags, judge, mnist, runs, summaries
+from common import figures, flags, judge, likelihood, mnist, precision, runs, summaries
 
 MODEL = "Adversarial_Autoencoder"
 INPUT_DIM = 784
 N_L1 = 1000
 N_L2 = 1000
 Z_DIM = 2
-PRIOR_STD = 5.0  # the prior is N(0, PRIOR_STD^2 I)
+PRIOR_STD = 5.0  # the Gaussian prior is N(0, PRIOR_STD^2 I)
+# The other priors of the paper's figures, both 2-D and made of N_COMPONENTS parts, one per digit.
+# Their sizes are ours, chosen to cover about the same disc as the Gaussian (radius ~10).
+N_COMPONENTS = 10
+MIXTURE_RADIUS = 6.0  # the mixture's Gaussians are centred on a circle of this radius,
+MIXTURE_STD_ALONG, MIXTURE_STD_ACROSS = 2.0, 0.5  # stretched along the radius, narrow across it
+ROLL_TURNS, ROLL_RADIUS, ROLL_NOISE = 2.0, 10.0, 0.3  # the swiss roll: 2 turns out to radius 10
+SPINE_POINTS = 2000  # points of the roll's spine used to find a code's segment
+PRIOR_NAMES = {"gaussian": f"N(0, {PRIOR_STD:g}\u00b2 I)",
+               "mixture": f"{N_COMPONENTS} Gaussians on a circle",
+               "swiss_roll": f"a swiss roll of {N_COMPONENTS} segments"}
 LOG_EVERY = 50  # iterations between log lines and TensorBoard summaries
 GRID_POINTS = np.arange(-10, 10, 1.5)  # 14 values per axis: about two prior std either side
 SCATTER_PRIOR_SAMPLES = 10000
+# The likelihood experiment of the paper's Table 1, made by --train False on runs of 8 or more
+# code dimensions (the paper's --z_dim 8): for the 2-D lesson it would only slow the pictures.
+PARZEN_MIN_Z_DIM = 8
+PARZEN_SAMPLES = 10000
 QUALITY_SAMPLES = 10000  # prior samples the digit judge scores at the end
 QUALITY_SAMPLES_PER_EPOCH = 1000  # and after each epoch, for TensorBoard's Quality/ section
 
@@ -75,10 +90,10 @@ def decoder(z, z_dim, reuse=False):
         return tf.nn.sigmoid(dense(d_2, N_L1, INPUT_DIM, "d_output"))
 
 
-def discriminator(z, z_dim, reuse=False):
+def discriminator(z, n_in, reuse=False):
     """Code z -> one logit: large when z looks like a sample of the prior, small for a code."""
     with tf.variable_scope("Discriminator", reuse=reuse):
-        dc_1 = tf.nn.relu(dense(z, z_dim, N_L1, "dc_dense_1"))
+        dc_1 = tf.nn.relu(dense(z, n_in, N_L1, "dc_dense_1"))
         dc_2 = tf.nn.relu(dense(dc_1, N_L1, N_L2, "dc_dense_2"))
         return dense(dc_2, N_L2, 1, "dc_output")
 
@@ -92,13 +107,23 @@ def build_graph(args):
     # holds all of the prior's randomness and a resumed run can continue it exactly.
     prior_z = tf.placeholder(tf.float32, [None, args.z_dim], name="Prior_samples")
     z_in = tf.placeholder(tf.float32, [None, args.z_dim], name="Decoder_input")
+    # With --use_labels: which component each prior sample came from, and which digit each
+    # image is, both one-hot.
+    prior_component = tf.placeholder(tf.float32, [None, N_COMPONENTS], name="Prior_component")
+    label = tf.placeholder(tf.float32, [None, N_COMPONENTS], name="Labels")
 
     z = encoder(x, args.z_dim)
     reconstruction = decoder(z, args.z_dim)
     generated = decoder(z_in, args.z_dim, reuse=True)
+    if args.use_labels:
+        # The discriminator is told which component a sample should come from: digit d's codes
+        # pass only if they look like samples of component d.
+        real, fake = tf.concat([prior_z, prior_component], 1), tf.concat([z, label], 1)
+    else:
+        real, fake = prior_z, z
     # One discriminator judges both kinds of points: the second call shares the first's weights.
-    d_real = discriminator(prior_z, args.z_dim)
-    d_fake = discriminator(z, args.z_dim, reuse=True)
+    d_real = discriminator(real, real.shape[1])
+    d_fake = discriminator(fake, real.shape[1], reuse=True)
 
     def cross_entropy(logits, label):
         target = tf.ones_like(logits) if label else tf.zeros_like(logits)
@@ -131,7 +156,8 @@ def build_graph(args):
     tf.summary.image("Images/reconstruction", tf.reshape(reconstruction, [-1, 28, 28, 1]),
                      max_outputs=10)
     return types.SimpleNamespace(
-        x=x, prior_z=prior_z, z_in=z_in, z=z, reconstruction=reconstruction, generated=generated,
+        x=x, prior_z=prior_z, prior_component=prior_component, label=label, z_in=z_in, z=z,
+        reconstruction=reconstruction, generated=generated,
         reconstruction_loss=reconstruction_loss, discriminator_loss=discriminator_loss,
         generator_loss=generator_loss, reconstruction_op=reconstruction_op,
         discriminator_op=discriminator_op, generator_op=generator_op,
@@ -139,14 +165,79 @@ def build_graph(args):
         summaries=tf.summary.merge_all(), saver=tf.train.Saver(max_to_keep=2))
 
 
-def sample_prior(prior, n, z_dim):
-    return prior.randn(n, z_dim).astype(np.float32) * PRIOR_STD
+def sample_prior(rng, n, args):
+    """n samples of the chosen prior, and the component (mixture) or segment (swiss roll) of each."""
+    if args.prior == "gaussian":
+        return rng.randn(n, args.z_dim).astype(np.float32) * PRIOR_STD, np.zeros(n, int)
+    component = rng.randint(0, N_COMPONENTS, n)
+    if args.prior == "mixture":
+        # A Gaussian stretched along the radius, turned to its component's angle on the circle.
+        along = MIXTURE_RADIUS + MIXTURE_STD_ALONG * rng.randn(n)
+        across = MIXTURE_STD_ACROSS * rng.randn(n)
+        angle = 2 * np.pi * component / N_COMPONENTS
+        z = np.stack([along * np.cos(angle) - across * np.sin(angle),
+                      along * np.sin(angle) + across * np.cos(angle)], axis=1)
+    else:
+        # A point of the spine, in the component's tenth of its length, blurred a little.
+        z = roll((component + rng.rand(n)) / N_COMPONENTS) + ROLL_NOISE * rng.randn(n, 2)
+    return z.astype(np.float32), component
+
+
+def roll(position):
+    """Points of the swiss roll's spine at positions in [0, 1] from its centre to its end.
+
+    Angle and radius grow with the square root of the position, so equal lengths of position
+    cover about equal areas of the plane.
+    """
+    angle = 2 * np.pi * ROLL_TURNS * np.sqrt(position)
+    radius = ROLL_RADIUS * np.sqrt(position)
+    return np.stack([radius * np.cos(angle), radius * np.sin(angle)], axis=1)
+
+
+def components_of(codes, args):
+    """The component each code most likely belongs to: for the mixture, the Gaussian of highest
+    density; for the swiss roll, the segment of the nearest point of its spine."""
+    if args.prior == "mixture":
+        angle = 2 * np.pi * np.arange(N_COMPONENTS) / N_COMPONENTS
+        along = codes[:, :1] * np.cos(angle) + codes[:, 1:2] * np.sin(angle)
+        across = -codes[:, :1] * np.sin(angle) + codes[:, 1:2] * np.cos(angle)
+        log_density = (-((along - MIXTURE_RADIUS) / MIXTURE_STD_ALONG) ** 2
+                       - (across / MIXTURE_STD_ACROSS) ** 2)
+        return log_density.argmax(1)
+    spine = roll((np.arange(SPINE_POINTS) + 0.5) / SPINE_POINTS)
+    nearest = np.concatenate([((part[:, None, :] - spine[None]) ** 2).sum(-1).argmin(1)
+                              for part in np.array_split(codes, max(1, len(codes) // 500))])
+    return nearest * N_COMPONENTS // SPINE_POINTS
+
+
+def posterior_match(codes, digits, args):
+    """How the test codes sit in the prior, for metrics.json: per-dimension mean and std (a
+    matched Gaussian posterior has 0 and PRIOR_STD), or the share of codes in each component
+    (1/10 each when matched) and, with --use_labels, the share that landed in their digit's."""
+    if args.prior == "gaussian":
+        return {"test_code_mean": codes.mean(0).tolist(), "test_code_std": codes.std(0).tolist(),
+                "prior_std": PRIOR_STD}
+    components = components_of(codes, args)
+    match = {"component_shares": (np.bincount(components, minlength=N_COMPONENTS) / len(codes)).tolist()}
+    if args.use_labels:
+        match["label_match"] = float(np.mean(components == digits))
+    return match
+
+
+def check_prior(args):
+    if args.prior != "gaussian" and args.z_dim != 2:
+        raise common.UserError(f"--prior {args.prior} is a prior of 2-D codes: use --z_dim 2.")
+    if args.use_labels and args.prior == "gaussian":
+        raise common.UserError("--use_labels needs a prior made of components, one per digit: "
+                               "--prior mixture or --prior swiss_roll.")
 
 
 def next_feed(g, data, args, prior):
     """The feed of one iteration: a training batch and a fresh batch of prior samples."""
-    return {g.x: data.train.next_batch(args.batch_size)[0],
-            g.prior_z: sample_prior(prior, args.batch_size, args.z_dim)}
+    images, labels = data.train.next_batch(args.batch_size)
+    z, component = sample_prior(prior, args.batch_size, args)
+    return {g.x: images, g.label: labels, g.prior_z: z,
+            g.prior_component: np.eye(N_COMPONENTS, dtype=np.float32)[component]}
 
 
 def train_step(sess, g, feed):
@@ -176,6 +267,7 @@ def latent_grid(sess, g, z_dim):
 
 
 def train(args):
+    check_prior(args)
     data = mnist.load(args.data_dir, args.seed)
     run = runs.start(args, MODEL, data.train)
     digit_judge = judge.load(args.data_dir)
@@ -183,37 +275,38 @@ def train(args):
     steps_per_epoch = data.train.num_examples // args.batch_size
     prior = np.random.RandomState(args.seed)
 
-    with tf.Session() as sess:
+    with tf.Session(config=precision.session_config(args.precision)) as sess:
         writer = tf.summary.FileWriter(run.tensorboard, graph=sess.graph)
         sess.run(tf.global_variables_initializer())
         start = run.restore(sess, g.saver, train=data.train, prior=prior) if args.resume else 0
         summaries.drop_after(writer, start)  # a resume overwrites what came after
-        step, losses, started, epoch_started = start, {}, time.time(), time.time()
+        step, losses, started = start, {}, time.time()
         for step in run.steps(start, args, steps_per_epoch):
             feed = next_feed(g, data, args, prior)
             losses = train_step(sess, g, feed)
             run.check_finite(step, **losses)
-            if step % LOG_EVERY == 0:
-                writer.add_summary(sess.run(g.summaries, feed_dict=feed), step)
-                run.log(f"step {step}: reconstruction loss {losses['reconstruction']:.5f}, "
-                        f"discriminator loss {losses['discriminator']:.4f}, "
-                        f"generator loss {losses['generator']:.4f}", echo=False)
+            with run.outside_training():
+                if step % LOG_EVERY == 0:
+                    writer.add_summary(sess.run(g.summaries, feed_dict=feed), step)
+                    run.log(f"step {step}: reconstruction loss {losses['reconstruction']:.5f}, "
+                            f"discriminator loss {losses['discriminator']:.4f}, "
+                            f"generator loss {losses['generator']:.4f}", echo=False)
             step += 1
             if step % steps_per_epoch == 0:
-                mse = evaluate(sess, g, data)[0]
-                summaries.scalars(writer, step, **{"Test/reconstruction_mse": mse}, **{
-                    f"Quality/{k}": v for k, v in
-                    quality(sess, g, args, digit_judge, QUALITY_SAMPLES_PER_EPOCH).items()})
-                # One picture an epoch: scrub through them in TensorBoard's Images tab.
-                n = len(GRID_POINTS)
-                summaries.image(writer, step, "Images/latent_grid",
-                                figures.tile(latent_grid(sess, g, args.z_dim), n, n))
-                run.save(sess, g.saver, step, train=data.train, prior=prior)
+                with run.outside_training():
+                    mse = evaluate(sess, g, data)[0]
+                    summaries.scalars(writer, step, **{"Test/reconstruction_mse": mse}, **{
+                        f"Quality/{k}": v for k, v in
+                        quality(sess, g, args, digit_judge, QUALITY_SAMPLES_PER_EPOCH).items()})
+                    # One picture an epoch: scrub through them in TensorBoard's Images tab.
+                    n = len(GRID_POINTS)
+                    summaries.image(writer, step, "Images/latent_grid",
+                                    figures.tile(latent_grid(sess, g, args.z_dim), n, n))
+                    run.save(sess, g.saver, step, train=data.train, prior=prior)
                 run.log(f"epoch {step // steps_per_epoch}/{args.epochs}: reconstruction loss "
                         f"{losses['reconstruction']:.5f}, discriminator loss "
                         f"{losses['discriminator']:.4f}, generator loss {losses['generator']:.4f}, "
-                        f"test reconstruction MSE {mse:.5f} ({time.time() - epoch_started:.1f} s)")
-                epoch_started = time.time()
+                        f"test reconstruction MSE {mse:.5f} ({run.epoch_time()})")
         if step % steps_per_epoch:  # stopped mid-epoch (--max_steps or Ctrl-C): keep that too
             run.save(sess, g.saver, step, train=data.train, prior=prior)
         writer.close()
@@ -221,24 +314,34 @@ def train(args):
 
         train_seconds = round(time.time() - started, 1)
         mse, codes, _ = evaluate(sess, g, data)
+        match = posterior_match(codes, data.test.labels.argmax(1), args)
         judged = quality(sess, g, args, digit_judge, QUALITY_SAMPLES)
         metrics = {"steps": step, "epochs": round(step / steps_per_epoch, 3),
+                   "precision": precision.effective(args.precision),
+                   "seconds_outside_training": round(run.seconds_outside_training, 1),
+                   "epoch_seconds": run.epoch_seconds,
                    **{f"train_{name}_loss": float(value) for name, value in losses.items()},
-                   "test_reconstruction_mse": mse,
-                   # A matched posterior has mean 0 and std PRIOR_STD in every dimension.
-                   "test_code_mean": codes.mean(0).tolist(), "test_code_std": codes.std(0).tolist(),
-                   "prior_std": PRIOR_STD, **judged, "quality_samples": QUALITY_SAMPLES,
-                   "train_seconds": train_seconds}
+                   "test_reconstruction_mse": mse, "prior": args.prior, **match,
+                   **judged, "quality_samples": QUALITY_SAMPLES, "train_seconds": train_seconds}
         run.write_metrics(metrics)
-        run.log(f"Done: test reconstruction MSE {mse:.5f}; test codes per dimension: mean "
-                f"{runs.numbers(codes.mean(0))}, std {runs.numbers(codes.std(0))} (the prior's: 0 and "
-                f"{PRIOR_STD:g}).\n{describe(judged)}\nDraw the figures with: "
+        run.log(f"Done: test reconstruction MSE {mse:.5f}; {describe_match(match)}.\n"
+                f"{describe(judged)}\nDraw the figures with: "
                 f"python {os.path.basename(__file__)} --train False")
+
+
+def describe_match(match):
+    if "test_code_std" in match:
+        return (f"test codes per dimension: mean {runs.numbers(match['test_code_mean'])}, std "
+                f"{runs.numbers(match['test_code_std'])} (the prior's: 0 and {PRIOR_STD:g})")
+    text = f"share of test codes per component {runs.numbers(match['component_shares'])} (the prior's: 0.10 each)"
+    if "label_match" in match:
+        text += f"; {100 * match['label_match']:.1f} % of test codes lie in their own digit's component"
+    return text
 
 
 def quality(sess, g, args, digit_judge, n):
     """The judge's verdict on n codes drawn from the prior and decoded: how many are clearly digits."""
-    samples = sample_prior(np.random.RandomState(args.seed), n, args.z_dim)
+    samples = sample_prior(np.random.RandomState(args.seed), n, args)[0]
     return digit_judge.score(sess.run(g.generated, feed_dict={g.z_in: samples}))
 
 
@@ -251,15 +354,28 @@ def draw(args):
     """Restore a run and save its figures: the decoded grid, codes against the prior, reconstructions."""
     run = runs.Run.find(args, MODEL, args.run)
     run.adopt_args(args)
+    check_prior(args)
     data = mnist.load(args.data_dir, args.seed)
     g = build_graph(args)
     plt = figures.pyplot()
-    with tf.Session() as sess:
+    with tf.Session(config=precision.session_config(args.precision)) as sess:
         step = run.restore(sess, g.saver)
         print(f"Loaded {run.path} (step {step})")
         _, codes, recon = evaluate(sess, g, data)
         images = latent_grid(sess, g, args.z_dim)
         print(describe(quality(sess, g, args, judge.load(args.data_dir), QUALITY_SAMPLES)))
+        if args.z_dim >= PARZEN_MIN_Z_DIM:
+            samples = sample_prior(np.random.RandomState(args.seed), PARZEN_SAMPLES, args)[0]
+            estimate = likelihood.parzen(sess.run(g.generated, feed_dict={g.z_in: samples}),
+                                         data.validation.images, data.test.images)
+            runs.write_atomically(os.path.join(run.path, "parzen.json"), json.dumps(estimate, indent=2))
+            print(f"Parzen-window log-likelihood of the {data.test.num_examples} test images under "
+                  f"{PARZEN_SAMPLES} decoded prior samples: {estimate['parzen_test_mean']:.1f} +- "
+                  f"{estimate['parzen_test_standard_error']:.1f} nats (window width "
+                  f"{estimate['parzen_sigma']:.3f}, chosen on the validation images; "
+                  f"{estimate['parzen_seconds']:.0f} s)")
+    digits = data.test.labels.argmax(1)
+    print(describe_match(posterior_match(codes, digits, args)).capitalize() + ".")
 
     n = len(GRID_POINTS)
     half = (GRID_POINTS[1] - GRID_POINTS[0]) / 2  # so that each tick sits at a cell's centre
@@ -271,11 +387,10 @@ def draw(args):
     ax.set(title=f"Decoder output over the code plane{rest}", xlabel="z[0]", ylabel="z[1]")
     figures.save(fig, os.path.join(run.path, "latent_grid.png"))
 
-    prior_points = sample_prior(np.random.RandomState(args.seed), SCATTER_PRIOR_SAMPLES, args.z_dim)
+    prior_points = sample_prior(np.random.RandomState(args.seed), SCATTER_PRIOR_SAMPLES, args)[0]
     fig, ax = plt.subplots(figsize=(8, 7))
     ax.scatter(prior_points[:, 0], prior_points[:, 1], c="lightgray", s=3,
-               label=f"prior N(0, {PRIOR_STD:g}\u00b2 I) samples")
-    digits = data.test.labels.argmax(1)
+               label=f"samples of the prior, {PRIOR_NAMES[args.prior]}")
     points = ax.scatter(codes[:, 0], codes[:, 1], c=digits, cmap="tab10", s=3, vmin=-0.5, vmax=9.5)
     fig.colorbar(points, ax=ax, ticks=range(10), label="digit of the test image")
     ax.legend(loc="upper right", markerscale=4)
@@ -293,7 +408,15 @@ def draw(args):
 
 
 def arg_parser():
-    return flags.arg_parser(__doc__, z_dim=Z_DIM)
+    parser = flags.arg_parser(__doc__, z_dim=Z_DIM)
+    parser.add_argument("--prior", choices=PRIOR_NAMES, default="gaussian",
+                        help="the distribution the codes must follow: " + "; ".join(
+                            f"{name}: {text}" for name, text in PRIOR_NAMES.items()))
+    parser.add_argument("--use_labels", type=flags.boolean, default=False,
+                        help="the discriminator is also told each sample's component and each "
+                             "code's digit, so that digit d must fill component d (mixture and "
+                             "swiss_roll)")
+    return parser
 
 
 if __name__ == "__main__":

@@ -22,7 +22,7 @@ import numpy as np
 
 import common  # first: it sets up TensorFlow (oneDNN, graph mode) before TensorFlow loads
 import tensorflow.compat.v1 as tf
-from common import figures, flags, mnist, runs, summaries
+from common import figures, flags, mnist, precision, runs, summaries
 
 MODEL = "Autoencoder"
 INPUT_DIM = 784
@@ -121,37 +121,41 @@ def train(args):
     g = build_graph(args)
     steps_per_epoch = data.train.num_examples // args.batch_size
 
-    with tf.Session() as sess:
+    with tf.Session(config=precision.session_config(args.precision)) as sess:
         writer = tf.summary.FileWriter(run.tensorboard, graph=sess.graph)
         sess.run(tf.global_variables_initializer())
         start = run.restore(sess, g.saver, train=data.train) if args.resume else 0
         summaries.drop_after(writer, start)  # a resume overwrites what came after
-        step, losses, started, epoch_started = start, {}, time.time(), time.time()
+        step, losses, started = start, {}, time.time()
         for step in run.steps(start, args, steps_per_epoch):
             feed = next_feed(g, data, args)
             losses = train_step(sess, g, feed)
             run.check_finite(step, **losses)
-            if step % LOG_EVERY == 0:
-                writer.add_summary(sess.run(g.summaries, feed_dict=feed), step)
-                run.log(f"step {step}: reconstruction loss {losses['reconstruction']:.5f}", echo=False)
+            with run.outside_training():
+                if step % LOG_EVERY == 0:
+                    writer.add_summary(sess.run(g.summaries, feed_dict=feed), step)
+                    run.log(f"step {step}: reconstruction loss {losses['reconstruction']:.5f}", echo=False)
             step += 1
             if step % steps_per_epoch == 0:
-                mse, codes, _ = evaluate(sess, g, data)
-                summaries.scalars(writer, step, **{"Test/reconstruction_mse": mse})
-                # One picture an epoch: scrub through them in TensorBoard's Images tab.
-                summaries.image(writer, step, "Images/latent_grid",
-                                figures.tile(latent_grid(sess, g, codes)[0], GRID_SIZE, GRID_SIZE))
-                run.save(sess, g.saver, step, train=data.train)
+                with run.outside_training():
+                    mse, codes, _ = evaluate(sess, g, data)
+                    summaries.scalars(writer, step, **{"Test/reconstruction_mse": mse})
+                    # One picture an epoch: scrub through them in TensorBoard's Images tab.
+                    summaries.image(writer, step, "Images/latent_grid",
+                                    figures.tile(latent_grid(sess, g, codes)[0], GRID_SIZE, GRID_SIZE))
+                    run.save(sess, g.saver, step, train=data.train)
                 run.log(f"epoch {step // steps_per_epoch}/{args.epochs}: train loss "
                         f"{losses['reconstruction']:.5f}, test reconstruction MSE {mse:.5f} "
-                        f"({time.time() - epoch_started:.1f} s)")
-                epoch_started = time.time()
+                        f"({run.epoch_time()})")
         if step % steps_per_epoch:  # stopped mid-epoch (--max_steps or Ctrl-C): keep that too
             run.save(sess, g.saver, step, train=data.train)
         writer.close()
         run.exit_if_interrupted(step)
 
         metrics = {"steps": step, "epochs": round(step / steps_per_epoch, 3),
+                   "precision": precision.effective(args.precision),
+                   "seconds_outside_training": round(run.seconds_outside_training, 1),
+                   "epoch_seconds": run.epoch_seconds,
                    "train_loss": float(losses["reconstruction"]) if losses else None,
                    "test_reconstruction_mse": evaluate(sess, g, data)[0],
                    "train_seconds": round(time.time() - started, 1)}
@@ -167,7 +171,7 @@ def draw(args):
     data = mnist.load(args.data_dir, args.seed)
     g = build_graph(args)
     plt = figures.pyplot()
-    with tf.Session() as sess:
+    with tf.Session(config=precision.session_config(args.precision)) as sess:
         step = run.restore(sess, g.saver)
         print(f"Loaded {run.path} (step {step})")
         _, codes, recon = evaluate(sess, g, data)

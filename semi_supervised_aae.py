@@ -38,7 +38,7 @@ import numpy as np
 
 import common  # first: it sets up TensorFlow (oneDNN, graph mode) before TensorFlow loads
 import tensorflow.compat.v1 as tf
-from common import figures, flags, judge, mnist, runs, summaries
+from common import figures, flags, judge, mnist, precision, runs, summaries
 
 MODEL = "Semi_Supervised"
 INPUT_DIM = 784
@@ -242,6 +242,8 @@ def next_feed(g, unlabelled, labelled, rng, args, epoch=0):
     x_labelled, y_labelled = labelled.next_batch(args.batch_size)
     if args.shift:
         x_labelled = shift_images(x_labelled, args.shift, rng)
+    if args.shift_unlabelled:
+        x = shift_images(x, args.shift_unlabelled, rng)
     z_prior, y_prior = sample_prior(rng, args.batch_size, args)
     noisy = [images + rng.normal(0.0, args.input_noise, images.shape).astype(np.float32)
              for images in (x, x_labelled)]
@@ -339,7 +341,7 @@ def train(args):
     steps_per_epoch = unlabelled.num_examples // args.batch_size
     random_sources = {"unlabelled": unlabelled, "labelled": labelled, "prior": rng}
 
-    with tf.Session() as sess:
+    with tf.Session(config=precision.session_config(args.precision)) as sess:
         writer = tf.summary.FileWriter(run.tensorboard, graph=sess.graph)
         sess.run(tf.global_variables_initializer())
         start = run.restore(sess, g.saver, **random_sources) if args.resume else 0
@@ -347,24 +349,25 @@ def train(args):
         if not args.resume:
             run.log(f"{labelled.num_examples} labelled and {unlabelled.num_examples} unlabelled "
                     f"training images; {steps_per_epoch} iterations an epoch")
-        step, losses, started, epoch_started = start, {}, time.time(), time.time()
+        step, losses, started = start, {}, time.time()
         for step in run.steps(start, args, steps_per_epoch):
             feed = next_feed(g, unlabelled, labelled, rng, args, step // steps_per_epoch)
             losses = train_step(sess, g, feed)
             run.check_finite(step, **losses)
-            if step % LOG_EVERY == 0:
-                writer.add_summary(sess.run(g.summaries, feed_dict=feed), step)
-                run.log(f"step {step}: " + ", ".join(f"{k} {v:.4f}" for k, v in losses.items()),
-                        echo=False)
+            with run.outside_training():
+                if step % LOG_EVERY == 0:
+                    writer.add_summary(sess.run(g.summaries, feed_dict=feed), step)
+                    run.log(f"step {step}: " + ", ".join(f"{k} {v:.4f}" for k, v in losses.items()),
+                            echo=False)
             step += 1
             if step % steps_per_epoch == 0:
-                validation = summarise_epoch(sess, g, writer, step, data, args, digit_judge)
-                run.save(sess, g.saver, step, **random_sources)
+                with run.outside_training():
+                    validation = summarise_epoch(sess, g, writer, step, data, args, digit_judge)
+                    run.save(sess, g.saver, step, **random_sources)
                 run.log(f"epoch {step // steps_per_epoch}/{args.epochs}: validation accuracy "
                         f"{validation:.4f}, reconstruction {losses['reconstruction']:.4f}, "
                         f"supervised {losses['supervised']:.4f}, learning rates x"
-                        f"{feed[g.decay]:g} ({time.time() - epoch_started:.1f} s)")
-                epoch_started = time.time()
+                        f"{feed[g.decay]:g} ({run.epoch_time()})")
         if step % steps_per_epoch:  # stopped mid-epoch (--max_steps or Ctrl-C): keep that too
             summarise_epoch(sess, g, writer, step, data, args, digit_judge)
             run.save(sess, g.saver, step, **random_sources)
@@ -374,6 +377,9 @@ def train(args):
         train_seconds = round(time.time() - started, 1)
         judged = quality(sess, g, args, digit_judge, QUALITY_STYLES)
         metrics = {"steps": step, "epochs": round(step / steps_per_epoch, 3),
+                   "precision": precision.effective(args.precision),
+                   "seconds_outside_training": round(run.seconds_outside_training, 1),
+                   "epoch_seconds": run.epoch_seconds,
                    "n_labels": labelled.num_examples,
                    "validation_accuracy": accuracy(sess, g, data.validation),
                    "test_accuracy": accuracy(sess, g, data.test),
@@ -393,7 +399,7 @@ def draw(args):
     data = mnist.load(args.data_dir, args.seed)
     g = build_graph(args)
     plt = figures.pyplot()
-    with tf.Session() as sess:
+    with tf.Session(config=precision.session_config(args.precision)) as sess:
         step = run.restore(sess, g.saver)
         print(f"Loaded {run.path} (step {step})")
         predicted = sess.run(g.prediction, feed_dict={g.x: data.test.images})
@@ -467,6 +473,8 @@ def arg_parser():
     parser.add_argument("--shift", type=int, choices=range(0, 5), default=SHIFT,
                         help="labelled images are moved by up to this many pixels, at random, "
                              "each time they are used (0: never)")
+    parser.add_argument("--shift_unlabelled", type=int, choices=range(0, 5), default=0,
+                        help="the same for the unlabelled images")
     return parser
 
 

@@ -35,7 +35,7 @@ import numpy as np
 
 import common  # first: it sets up TensorFlow (oneDNN, graph mode) before TensorFlow loads
 import tensorflow.compat.v1 as tf
-from common import figures, flags, judge, mnist, runs, summaries
+from common import figures, flags, judge, mnist, precision, runs, summaries
 
 MODEL = "Supervised"
 INPUT_DIM = 784
@@ -201,38 +201,39 @@ def train(args):
     steps_per_epoch = data.train.num_examples // args.batch_size
     prior = np.random.RandomState(args.seed)
 
-    with tf.Session() as sess:
+    with tf.Session(config=precision.session_config(args.precision)) as sess:
         writer = tf.summary.FileWriter(run.tensorboard, graph=sess.graph)
         sess.run(tf.global_variables_initializer())
         start = run.restore(sess, g.saver, train=data.train, prior=prior) if args.resume else 0
         summaries.drop_after(writer, start)  # a resume overwrites what came after
-        step, losses, started, epoch_started = start, {}, time.time(), time.time()
+        step, losses, started = start, {}, time.time()
         for step in run.steps(start, args, steps_per_epoch):
             feed = next_feed(g, data, args, prior)
             losses = train_step(sess, g, feed)
             run.check_finite(step, **losses)
-            if step % LOG_EVERY == 0:
-                writer.add_summary(sess.run(g.summaries, feed_dict=feed), step)
-                run.log(f"step {step}: reconstruction loss {losses['reconstruction']:.5f}, "
-                        f"discriminator loss {losses['discriminator']:.4f}, "
-                        f"generator loss {losses['generator']:.4f}", echo=False)
+            with run.outside_training():
+                if step % LOG_EVERY == 0:
+                    writer.add_summary(sess.run(g.summaries, feed_dict=feed), step)
+                    run.log(f"step {step}: reconstruction loss {losses['reconstruction']:.5f}, "
+                            f"discriminator loss {losses['discriminator']:.4f}, "
+                            f"generator loss {losses['generator']:.4f}", echo=False)
             step += 1
             if step % steps_per_epoch == 0:
-                mse = evaluate(sess, g, data)[0]
-                summaries.scalars(writer, step, **{"Test/reconstruction_mse": mse}, **{
-                    f"Quality/{k}": v for k, v in
-                    quality(sess, g, args, digit_judge, QUALITY_STYLES_PER_EPOCH).items()})
-                # One picture an epoch, always of the same styles (those of --train False's
-                # style_grid.png): scrub through them in TensorBoard's Images tab.
-                styles = sample_prior(np.random.RandomState(args.seed), N_LABELS, args)
-                summaries.image(writer, step, "Images/style_grid",
-                                figures.tile(style_grid(sess, g, styles), N_LABELS, N_LABELS))
-                run.save(sess, g.saver, step, train=data.train, prior=prior)
+                with run.outside_training():
+                    mse = evaluate(sess, g, data)[0]
+                    summaries.scalars(writer, step, **{"Test/reconstruction_mse": mse}, **{
+                        f"Quality/{k}": v for k, v in
+                        quality(sess, g, args, digit_judge, QUALITY_STYLES_PER_EPOCH).items()})
+                    # One picture an epoch, always of the same styles (those of --train False's
+                    # style_grid.png): scrub through them in TensorBoard's Images tab.
+                    styles = sample_prior(np.random.RandomState(args.seed), N_LABELS, args)
+                    summaries.image(writer, step, "Images/style_grid",
+                                    figures.tile(style_grid(sess, g, styles), N_LABELS, N_LABELS))
+                    run.save(sess, g.saver, step, train=data.train, prior=prior)
                 run.log(f"epoch {step // steps_per_epoch}/{args.epochs}: reconstruction loss "
                         f"{losses['reconstruction']:.5f}, discriminator loss "
                         f"{losses['discriminator']:.4f}, generator loss {losses['generator']:.4f}, "
-                        f"test reconstruction MSE {mse:.5f} ({time.time() - epoch_started:.1f} s)")
-                epoch_started = time.time()
+                        f"test reconstruction MSE {mse:.5f} ({run.epoch_time()})")
         if step % steps_per_epoch:  # stopped mid-epoch (--max_steps or Ctrl-C): keep that too
             run.save(sess, g.saver, step, train=data.train, prior=prior)
         writer.close()
@@ -242,6 +243,9 @@ def train(args):
         mse, codes, _ = evaluate(sess, g, data)
         judged = quality(sess, g, args, digit_judge, QUALITY_STYLES)
         metrics = {"steps": step, "epochs": round(step / steps_per_epoch, 3),
+                   "precision": precision.effective(args.precision),
+                   "seconds_outside_training": round(run.seconds_outside_training, 1),
+                   "epoch_seconds": run.epoch_seconds,
                    **{f"train_{name}_loss": float(value) for name, value in losses.items()},
                    "test_reconstruction_mse": mse,
                    # A matched posterior has mean 0 and std prior_std in every dimension.
@@ -271,7 +275,7 @@ def draw(args):
     digits = data.test.labels.argmax(1)
     # The first test image of each digit, so that the borrowed styles come from all ten digits.
     chosen = np.array([np.flatnonzero(digits == d)[0] for d in range(N_LABELS)])
-    with tf.Session() as sess:
+    with tf.Session(config=precision.session_config(args.precision)) as sess:
         step = run.restore(sess, g.saver)
         print(f"Loaded {run.path} (step {step})")
         _, codes, recon = evaluate(sess, g, data)

@@ -3,6 +3,8 @@ import argparse
 import math
 import sys
 
+from common import precision
+
 
 def boolean(text):
     value = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
@@ -55,6 +57,8 @@ def arg_parser(doc, z_dim, epochs=1000):
         help="stop after this many iterations in all (for smoke runs and tests)")
     add("--data_dir", default="Data", help="folder holding the four MNIST .gz files")
     add("--results_dir", default="Results", help="folder that receives the runs")
+    add("--precision", choices=precision.CHOICES, default="float32",
+        help="bfloat16: matrix products in bfloat16 where the hardware has it (see common/precision.py)")
     add("--verbose", action="store_true",
         help="also print TensorFlow's start-up log (its oneDNN and CUDA notices)")
     return parser

@@ -7,6 +7,7 @@ every random choice, so a resumed run continues exactly. They are found by their
 saved with relative paths, so a run folder can be moved or copied anywhere, and each is read in
 full before it is used, so a damaged one is reported in one line and the one before it is used.
 """
+import contextlib
 import datetime
 import glob
 import json
@@ -16,6 +17,7 @@ import shutil
 import signal
 import sys
 import tempfile
+import time
 
 import numpy as np
 import tensorflow.compat.v1 as tf
@@ -37,6 +39,9 @@ class Run:
         self.log_file = os.path.join(path, "log", "log.txt")
         self.stop_signal = None
         self.step = 0
+        self.seconds_outside_training = 0.0  # summaries, evaluation, figures, checkpoints
+        self.epoch_seconds = []  # (whole epoch, outside training) of each epoch ended here
+        self._epoch_started, self._epoch_outside = time.perf_counter(), 0.0
 
     # -- finding and creating ------------------------------------------------------------
 
@@ -224,6 +229,7 @@ class Run:
             while step < total and self.stop_signal is None:
                 epoch = step // steps_per_epoch
                 end = min(total, (epoch + 1) * steps_per_epoch)
+                self._epoch_started, self._epoch_outside = time.perf_counter(), 0.0
                 with tqdm(total=steps_per_epoch, initial=step - epoch * steps_per_epoch,
                           desc=f"epoch {epoch + 1}/{args.epochs}", unit="it", leave=False,
                           dynamic_ncols=True, disable=None) as bar:
@@ -235,6 +241,24 @@ class Run:
         finally:
             for s, handler in previous.items():
                 signal.signal(s, handler)
+
+    @contextlib.contextmanager
+    def outside_training(self):
+        """Count the time of the block as spent outside the training iterations."""
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            spent = time.perf_counter() - started
+            self._epoch_outside += spent
+            self.seconds_outside_training += spent
+
+    def epoch_time(self):
+        """How long the epoch ending now took, and how much of it went outside training."""
+        seconds = time.perf_counter() - self._epoch_started
+        self.epoch_seconds.append((round(seconds, 3), round(self._epoch_outside, 3)))
+        return (f"{seconds:.1f} s, {self._epoch_outside:.2f} s of it summaries, evaluation and "
+                f"checkpoint")
 
     def check_space(self):
         """Refuse to start training where the disk cannot hold this model's checkpoints.

@@ -29,14 +29,33 @@ def quick_run(tmp_path_factory, mnist_dir):
 def test_report_has_a_row_of_positive_figures_per_script(quick_run, capsys):
     results, _ = quick_run
     assert speed.report(results)
-    lines = capsys.readouterr().out.splitlines()
-    for name in speed.SCRIPTS:
-        # A row in each table: name, nine figures, "same maths"; name, then ms per iteration.
-        speed_row, time_row = (line.split() for line in lines if line.split()[:1] == [name])
+    out = capsys.readouterr().out
+    lines = out.splitlines()
+    assert "kernels" in lines[0] and "Peak of a 1024-cube product, GFLOP/s: numpy" in lines[1]
+    # The tables, each a block of lines: a header, then a row per script.
+    tables = [[line.split() for line in block.splitlines() if line.split()[:1] in
+               [[name] for name in speed.SCRIPTS]] for block in out.split("\n\n")]
+    tables = [rows for rows in tables if rows]
+    from common import precision
+    bfloat16 = precision.effective("bfloat16") == "bfloat16"
+    assert len(tables) == (3 if bfloat16 else 2)
+    speed_rows, time_rows = tables[0], tables[-1]
+    for speed_row, time_row in zip(speed_rows, time_rows):
+        # name, nine figures, "same maths"; name, then ms per iteration
         assert len(speed_row) == 11 and speed_row[-1] == "yes", speed_row
         assert all(float(x) > 0 for x in speed_row[1:-1]), speed_row
         assert float(time_row[1]) > 0 and float(time_row[2]) > 0, time_row  # total, matmul
+    if bfloat16:  # name, it/s, x float32, roofline it/s, achieved/roofline, s/epoch
+        assert all(len(row) == 6 and all(float(x) > 0 for x in row[1:]) for row in tables[1])
+    else:
+        assert "--precision bfloat16: not measured, this CPU has no bfloat16 arithmetic." in lines
+    assert "Epochs of real runs: not measured in --quick." in lines
     assert re.fullmatch(r"worst achieved/roofline = \d+\.\d\d, worst speed-up = \d+\.\d\d", lines[-1])
+
+
+def test_the_roofline_takes_the_faster_product_of_numpy_and_tensorflow(quick_run):
+    for name, row in quick_run[0]["rows"].items():
+        assert 0 < row["roofline_seconds"] <= row["numpy_seconds"], name
 
 
 def test_flops_are_those_of_the_networks(quick_run):

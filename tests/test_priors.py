@@ -1,0 +1,138 @@
+"""Part 2's other priors, labels in the prior, and the Parzen-window likelihood (the paper's
+Figures 2 and 4 and Table 1)."""
+import json
+import math
+import os
+import types
+
+import numpy as np
+import pytest
+
+import adversarial_autoencoder as aae
+from common import likelihood
+from conftest import run_script, train_run
+
+MODEL = "Adversarial_Autoencoder"
+
+
+def prior(name, **more):
+    return types.SimpleNamespace(prior=name, z_dim=2, use_labels=False, **more)
+
+
+@pytest.mark.parametrize("name", ["gaussian", "mixture", "swiss_roll"])
+def test_each_prior_draws_2d_codes_from_its_ten_components_evenly(name):
+    z, component = aae.sample_prior(np.random.RandomState(0), 20000, prior(name))
+    assert z.shape == (20000, 2) and z.dtype == np.float32 and component.shape == (20000,)
+    if name == "gaussian":
+        np.testing.assert_allclose(z.std(0), aae.PRIOR_STD, rtol=0.03)
+        return
+    counts = np.bincount(component, minlength=aae.N_COMPONENTS)
+    assert len(counts) == 10 and np.all(np.abs(counts / 20000 - 0.1) < 0.01)
+    # about the Gaussian's disc: radius ~10 at the most
+    assert np.percentile(np.hypot(z[:, 0], z[:, 1]), 99) < 12.5
+
+
+def test_the_mixtures_components_lie_on_a_circle_at_their_angles():
+    z, component = aae.sample_prior(np.random.RandomState(1), 10000, prior("mixture"))
+    for k in range(10):
+        mean = z[component == k].mean(0)
+        assert math.hypot(*mean) == pytest.approx(aae.MIXTURE_RADIUS, rel=0.05)
+        expected = 2 * math.pi * k / 10
+        assert mean[0] == pytest.approx(aae.MIXTURE_RADIUS * math.cos(expected), abs=0.3)
+        assert mean[1] == pytest.approx(aae.MIXTURE_RADIUS * math.sin(expected), abs=0.3)
+
+
+def test_the_swiss_rolls_segments_follow_its_spine_outwards():
+    z, component = aae.sample_prior(np.random.RandomState(2), 10000, prior("swiss_roll"))
+    radius = np.hypot(z[:, 0], z[:, 1])
+    medians = [np.median(radius[component == k]) for k in range(10)]
+    assert medians == sorted(medians)  # segment 0 at the centre, segment 9 at the outer end
+    assert max(radius) == pytest.approx(aae.ROLL_RADIUS, abs=4 * aae.ROLL_NOISE)
+
+
+@pytest.mark.parametrize("name", ["mixture", "swiss_roll"])
+def test_a_prior_sample_is_placed_in_the_component_it_came_from(name):
+    z, component = aae.sample_prior(np.random.RandomState(3), 5000, prior(name))
+    # only where components touch (the mixture's centre, the roll's segment ends) can it miss
+    assert np.mean(aae.components_of(z, prior(name)) == component) > 0.95
+
+
+def test_use_labels_shows_the_discriminator_each_samples_component_and_each_codes_digit(mnist_dir):
+    import tensorflow.compat.v1 as tf
+    from common import flags, mnist
+    args = flags.parse(aae.arg_parser(), ["--prior", "mixture", "--use_labels", "True"])
+    g = aae.build_graph(args)
+    shapes = {v.name: v.shape.as_list() for v in tf.trainable_variables()}
+    assert shapes["Discriminator/dc_dense_1/weights:0"] == [2 + 10, 1000]
+    data = mnist.load(mnist_dir, 0)
+    rng = np.random.RandomState(5)
+    feed = aae.next_feed(g, data, args, rng)
+    z, component = aae.sample_prior(np.random.RandomState(5), args.batch_size, args)
+    np.testing.assert_array_equal(feed[g.prior_z], z)
+    np.testing.assert_array_equal(feed[g.prior_component].argmax(1), component)
+    assert np.all(feed[g.prior_component].sum(1) == 1) and np.all(feed[g.label].sum(1) == 1)
+    # the codes' one-hots are the digits of the batch's images
+    images, labels = mnist.load(mnist_dir, 0).train.next_batch(args.batch_size)
+    np.testing.assert_array_equal(feed[g.x], images)
+    np.testing.assert_array_equal(feed[g.label], labels)
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--use_labels", "True"], "--use_labels needs a prior made of components, one per digit"),
+    (["--prior", "swiss_roll", "--z_dim", "3"], "--prior swiss_roll is a prior of 2-D codes: use --z_dim 2."),
+    (["--prior", "circle"], "invalid choice: 'circle'"),
+])
+def test_bad_prior_combinations_get_one_clear_error(argv, message, tmp_path):
+    proc = run_script("adversarial_autoencoder.py", "--train", "True", *argv, results_dir=tmp_path,
+                      check=False)
+    assert proc.returncode != 0 and message in proc.stderr and "Traceback" not in proc.stderr
+
+
+@pytest.fixture(scope="module")
+def mixture_run(tmp_path_factory, mnist_dir):
+    return train_run(tmp_path_factory, "adversarial_autoencoder.py", MODEL, "--max_steps", "60",
+                     "--prior", "mixture", "--use_labels", "True", "--seed", "2")
+
+
+def test_a_mixture_run_reports_how_its_codes_fill_the_components(mixture_run):
+    results, run, proc = mixture_run
+    metrics = json.load(open(os.path.join(run, "metrics.json")))
+    assert metrics["prior"] == "mixture" and len(metrics["component_shares"]) == 10
+    assert sum(metrics["component_shares"]) == pytest.approx(1)
+    assert 0 <= metrics["label_match"] <= 1
+    assert "share of test codes per component" in proc.stdout
+    drawn = run_script("adversarial_autoencoder.py", "--train", "False", results_dir=results)
+    assert f"{100 * metrics['label_match']:.1f} % of test codes lie in their own digit's component" in drawn.stdout
+
+
+def test_parzen_window_matches_a_brute_force_sum():
+    rng = np.random.RandomState(0)
+    samples, images = rng.rand(7, 5), rng.rand(4, 5)
+    sigmas = [0.1, 0.3, 1.0]
+    got = likelihood.log_likelihoods(samples, images, sigmas)
+    for i, sigma in enumerate(sigmas):
+        for j, x in enumerate(images):
+            density = sum(math.exp(-((x - s) ** 2).sum() / (2 * sigma ** 2)) for s in samples)
+            expected = math.log(density / 7 / (2 * math.pi * sigma ** 2) ** (5 / 2))
+            assert got[i, j] == pytest.approx(expected, rel=1e-6)
+
+
+def test_parzen_chooses_the_width_on_validation_and_reports_test():
+    rng = np.random.RandomState(1)
+    samples = rng.randn(300, 3)
+    validation, test = rng.randn(100, 3), rng.randn(200, 3)
+    estimate = likelihood.parzen(samples, validation, test, sigmas=[0.01, 0.5, 100.0])
+    assert estimate["parzen_sigma"] == 0.5  # too narrow and too wide both lose on validation
+    scores = likelihood.log_likelihoods(samples, test, [0.5])[0]
+    assert estimate["parzen_test_mean"] == pytest.approx(scores.mean())
+    assert estimate["parzen_test_standard_error"] == pytest.approx(scores.std(ddof=1) / math.sqrt(200))
+
+
+def test_an_8d_run_gets_its_test_likelihood_from_train_false(tmp_path_factory, mnist_dir):
+    results, run, _ = train_run(tmp_path_factory, "adversarial_autoencoder.py", MODEL,
+                                "--max_steps", "20", "--z_dim", "8")
+    proc = run_script("adversarial_autoencoder.py", "--train", "False", results_dir=results)
+    estimate = json.load(open(os.path.join(run, "parzen.json")))
+    assert estimate["parzen_samples"] == 10000 and math.isfinite(estimate["parzen_test_mean"])
+    assert (f"{estimate['parzen_test_mean']:.1f} +- {estimate['parzen_test_standard_error']:.1f} nats"
+            in proc.stdout)
