@@ -68,6 +68,9 @@ INPUT_NOISE = 0.5  # default of --input_noise
 ADVERSARIAL_LEARNING_RATE = 0.0002  # default of --adversarial_learning_rate
 LR_DROPS = (0.5, 0.75)  # fractions of --epochs after which every learning rate is divided by 10
 LOG_EVERY = 50  # iterations between log lines and TensorBoard summaries
+# Each epoch's test error, for TensorBoard, is measured on the first EPOCH_TEST_IMAGES test images:
+# enough for the curve, at a fifth of the cost; the final figure in metrics.json uses all 10,000.
+EPOCH_TEST_IMAGES = 2000
 QUALITY_STYLES = 1000  # prior styles the digit judge scores at the end (each as 10 digits)
 QUALITY_STYLES_PER_EPOCH = 100  # and after each epoch, for TensorBoard's Quality/ section
 
@@ -81,20 +84,20 @@ def dense(x, n_in, n_out, name):
         return tf.add(tf.matmul(x, weights), bias, name="matmul")
 
 
-def encoder(x, z_dim, reuse=False):
+def encoder(x, z_dim, n_clusters, reuse=False):
     """Image (784) -> (style z, label logits): one trunk, two linear heads."""
     with tf.variable_scope("Encoder", reuse=reuse):
         e_1 = tf.nn.relu(dense(x, INPUT_DIM, N_L1, "e_dense_1"))
         e_2 = tf.nn.relu(dense(e_1, N_L1, N_L2, "e_dense_2"))
         z = dense(e_2, N_L2, z_dim, "e_latent_variable")
-        logits = dense(e_2, N_L2, N_CLASSES, "e_label")
+        logits = dense(e_2, N_L2, n_clusters, "e_label")
         return z, logits
 
 
-def decoder(y, z, z_dim, reuse=False):
+def decoder(y, z, z_dim, n_clusters, reuse=False):
     """(label y, style z) -> image (784): the label comes first in the decoder's input."""
     with tf.variable_scope("Decoder", reuse=reuse):
-        d_1 = tf.nn.relu(dense(tf.concat([y, z], 1), N_CLASSES + z_dim, N_L2, "d_dense_1"))
+        d_1 = tf.nn.relu(dense(tf.concat([y, z], 1), n_clusters + z_dim, N_L2, "d_dense_1"))
         d_2 = tf.nn.relu(dense(d_1, N_L2, N_L1, "d_dense_2"))
         return tf.nn.sigmoid(dense(d_2, N_L1, INPUT_DIM, "d_output"))
 
@@ -108,10 +111,10 @@ def discriminator_gauss(z, n_in, reuse=False):
         return dense(dc_2, N_L2, 1, "dc_g_output")
 
 
-def discriminator_cat(y, reuse=False):
+def discriminator_cat(y, n_clusters, reuse=False):
     """Label vector -> one logit: high for random one-hot vectors, low for the encoder's softmax."""
     with tf.variable_scope("Discriminator_cat", reuse=reuse):
-        dc_1 = tf.nn.relu(dense(y, N_CLASSES, N_L1, "dc_c_dense_1"))
+        dc_1 = tf.nn.relu(dense(y, n_clusters, N_L1, "dc_c_dense_1"))
         dc_2 = tf.nn.relu(dense(dc_1, N_L1, N_L2, "dc_c_dense_2"))
         return dense(dc_2, N_L2, 1, "dc_c_output")
 
@@ -132,10 +135,10 @@ def build_graph(args):
                                                      name="Labelled_encoder_input")
     y_labelled = tf.placeholder(tf.float32, [None, N_CLASSES], name="Labels")
     z_prior = tf.placeholder(tf.float32, [None, args.z_dim], name="Prior_z")
-    y_prior = tf.placeholder(tf.float32, [None, N_CLASSES], name="Prior_label")
+    y_prior = tf.placeholder(tf.float32, [None, args.n_clusters], name="Prior_label")
     # Codes we feed ourselves to the decoder: the style x digit grid.
     z_in = tf.placeholder(tf.float32, [None, args.z_dim], name="Decoder_input_z")
-    y_in = tf.placeholder(tf.float32, [None, N_CLASSES], name="Decoder_input_label")
+    y_in = tf.placeholder(tf.float32, [None, args.n_clusters], name="Decoder_input_label")
 
     # In training the encoder sees a noisy copy of x (fed here) and the decoder must rebuild the
     # clean x; to measure accuracy the encoder sees x itself.
@@ -143,15 +146,17 @@ def build_graph(args):
     # Every optimiser's rate is multiplied by this: 1, then 0.1 and 0.01 late in training.
     decay = tf.placeholder_with_default(1.0, [], name="Learning_rate_decay")
 
-    z, logits = encoder(x_encoder, args.z_dim)
+    k = args.n_clusters
+    z, logits = encoder(x_encoder, args.z_dim, k)
     y = tf.nn.softmax(logits)
-    reconstruction = decoder(y, z, args.z_dim)
-    z_labelled, labelled_logits = encoder(x_labelled_encoder, args.z_dim, reuse=True)
-    generated = decoder(y_in, z_in, args.z_dim, reuse=True)
+    reconstruction = decoder(y if args.reconstruct_through_label else tf.stop_gradient(y), z,
+                             args.z_dim, k)
+    z_labelled, labelled_logits = encoder(x_labelled_encoder, args.z_dim, k, reuse=True)
+    generated = decoder(y_in, z_in, args.z_dim, k, reuse=True)
 
     if args.pair_discriminator == "conditional":
         # (z, the encoder's own label as one-hot) against (prior z, that same label)
-        chosen = tf.stop_gradient(tf.one_hot(tf.argmax(y, 1), N_CLASSES))
+        chosen = tf.stop_gradient(tf.one_hot(tf.argmax(y, 1), k))
         gauss_real, gauss_fake = tf.concat([z_prior, chosen], 1), tf.concat([z, chosen], 1)
     elif args.pair_discriminator == "true":
         # The joint prior p(z) p(y) has z independent of the label: to match it, z must not
@@ -162,15 +167,15 @@ def build_graph(args):
     n_gauss = gauss_real.shape[1]
     d_gauss_real = discriminator_gauss(gauss_real, n_gauss)
     d_gauss_fake = discriminator_gauss(gauss_fake, n_gauss, reuse=True)
-    d_cat_real = discriminator_cat(y_prior)
-    d_cat_fake = discriminator_cat(y, reuse=True)
+    d_cat_real = discriminator_cat(y_prior, k)
+    d_cat_fake = discriminator_cat(y, k, reuse=True)
 
     mse = tf.reduce_mean(tf.square(x - reconstruction))
     reconstruction_loss = mse
-    if args.labelled_reconstruction:
+    if args.labelled_reconstruction and args.n_labels:
         # The labelled batch is rebuilt too, from its true one-hot label: the decoder is shown
         # what each label means in pixels.
-        labelled_reconstruction = decoder(y_labelled, z_labelled, args.z_dim, reuse=True)
+        labelled_reconstruction = decoder(y_labelled, z_labelled, args.z_dim, k, reuse=True)
         reconstruction_loss += tf.reduce_mean(tf.square(x_labelled - labelled_reconstruction))
     d_gauss_loss = cross_entropy(d_gauss_real, 1) + cross_entropy(d_gauss_fake, 0)
     # The original once labelled the encoder's y as real here (bug B3): prior 1, codes 0 is right.
@@ -190,18 +195,22 @@ def build_graph(args):
     # fool them, and the label and style losses shape the encoder alone. The three adversarial
     # phases take the smaller --adversarial_learning_rate (see ADVERSARIAL_LEARNING_RATE).
     rate, adversarial_rate = args.learning_rate, args.adversarial_learning_rate
+    phases = phases_of(args)
+    trained = {name for phase in phases for name in phase}
     train_ops = {
-        "reconstruction": adam(reconstruction_loss, encoder_vars + decoder_vars, rate),
-        "discriminator_gauss": adam(d_gauss_loss, tf.trainable_variables(scope="Discriminator_gauss"),
-                                    adversarial_rate),
-        "discriminator_cat": adam(d_cat_loss, tf.trainable_variables(scope="Discriminator_cat"),
-                                  adversarial_rate),
-        "generator": adam(generator_loss, encoder_vars, adversarial_rate),
-        "supervised": adam(supervised_loss, encoder_vars, rate),
+        "reconstruction": lambda: adam(reconstruction_loss, encoder_vars + decoder_vars, rate),
+        "discriminator_gauss": lambda: adam(
+            d_gauss_loss, tf.trainable_variables(scope="Discriminator_gauss"), adversarial_rate),
+        "discriminator_cat": lambda: adam(
+            d_cat_loss, tf.trainable_variables(scope="Discriminator_cat"), adversarial_rate),
+        "generator": lambda: adam(generator_loss, encoder_vars, adversarial_rate),
+        "supervised": lambda: adam(supervised_loss, encoder_vars, rate),
     }
-    losses = {"reconstruction": reconstruction_loss, "discriminator_gauss": d_gauss_loss,
-              "discriminator_cat": d_cat_loss, "generator": generator_loss,
-              "supervised": supervised_loss}
+    train_ops = {name: make() for name, make in train_ops.items() if name in trained}
+    losses = {name: loss for name, loss in (
+        ("reconstruction", reconstruction_loss), ("discriminator_gauss", d_gauss_loss),
+        ("discriminator_cat", d_cat_loss), ("generator", generator_loss),
+        ("supervised", supervised_loss)) if name in trained}
 
     for name, loss in losses.items():
         tf.summary.scalar(f"Loss/{name}", loss)
@@ -216,15 +225,15 @@ def build_graph(args):
         x=x, x_encoder=x_encoder, x_labelled=x_labelled, x_labelled_encoder=x_labelled_encoder,
         y_labelled=y_labelled, z_prior=z_prior,
         y_prior=y_prior, decay=decay, z_in=z_in, y_in=y_in, z=z,
-        prediction=tf.argmax(logits, 1), generated=generated, mse=mse,
-        losses=losses, train_ops=train_ops, summaries=tf.summary.merge_all(),
+        prediction=tf.argmax(logits, 1), probabilities=y, generated=generated, mse=mse,
+        losses=losses, train_ops=train_ops, phases=phases, summaries=tf.summary.merge_all(),
         saver=tf.train.Saver(max_to_keep=2))
 
 
 def sample_prior(rng, n, args):
-    """n style codes from N(0, prior_std^2 I) and n one-hot labels drawn uniformly."""
+    """n style codes from N(0, prior_std^2 I) and n one-hot labels (clusters) drawn uniformly."""
     return (rng.normal(0.0, args.prior_std, (n, args.z_dim)).astype(np.float32),
-            np.eye(N_CLASSES, dtype=np.float32)[rng.randint(0, N_CLASSES, n)])
+            np.eye(args.n_clusters, dtype=np.float32)[rng.randint(0, args.n_clusters, n)])
 
 
 def learning_rate_decay(args, epoch):
@@ -234,22 +243,30 @@ def learning_rate_decay(args, epoch):
 
 
 def next_feed(g, unlabelled, labelled, rng, args, epoch=0):
-    """The feed of one iteration: unlabelled images, prior samples, a labelled batch, the decay.
+    """The feed of one iteration: unlabelled images, prior samples, a labelled batch (unless
+    labelled is None: clustering), the learning-rate decay.
 
-    The input noise comes from rng, like the prior samples, so a resumed run draws the same.
+    The shifts and the input noise come from rng, like the prior samples, so a resumed run
+    draws the same.
     """
     x = unlabelled.next_batch(args.batch_size)[0]
-    x_labelled, y_labelled = labelled.next_batch(args.batch_size)
-    if args.shift:
-        x_labelled = shift_images(x_labelled, args.shift, rng)
+    if labelled is not None:
+        x_labelled, y_labelled = labelled.next_batch(args.batch_size)
+        if args.shift:
+            x_labelled = shift_images(x_labelled, args.shift, rng)
     if args.shift_unlabelled:
         x = shift_images(x, args.shift_unlabelled, rng)
     z_prior, y_prior = sample_prior(rng, args.batch_size, args)
-    noisy = [images + rng.normal(0.0, args.input_noise, images.shape).astype(np.float32)
-             for images in (x, x_labelled)]
-    return {g.x: x, g.x_encoder: noisy[0], g.z_prior: z_prior, g.y_prior: y_prior,
-            g.x_labelled: x_labelled, g.x_labelled_encoder: noisy[1], g.y_labelled: y_labelled,
+    feed = {g.x: x, g.x_encoder: noisy(x, rng, args), g.z_prior: z_prior, g.y_prior: y_prior,
             g.decay: learning_rate_decay(args, epoch)}
+    if labelled is not None:
+        feed.update({g.x_labelled: x_labelled, g.x_labelled_encoder: noisy(x_labelled, rng, args),
+                     g.y_labelled: y_labelled})
+    return feed
+
+
+def noisy(images, rng, args):
+    return images + rng.normal(0.0, args.input_noise, images.shape).astype(np.float32)
 
 
 def shift_images(images, max_shift, rng):
@@ -271,47 +288,75 @@ PHASES = (("reconstruction",), ("discriminator_gauss", "discriminator_cat"), ("g
           ("supervised",))
 
 
+def phases_of(args):
+    """The phases a run trains: all five; without labels, no supervised phase (clustering);
+    with --labelled_only, the supervised phase alone (the plain-classifier baseline)."""
+    if args.labelled_only:
+        return (("supervised",),)
+    return PHASES if args.n_labels else PHASES[:-1]
+
+
 def train_step(sess, g, feed):
-    """One iteration: the five phases in order, each a step of its own optimiser.
+    """One iteration: the phases in order (see phases_of), each a step of its own optimiser.
 
     Returns each phase's loss by name, as computed just before its own update.
     """
     losses = {}
-    for phase in PHASES:
+    for phase in g.phases:
         _, values = sess.run([[g.train_ops[name] for name in phase],
                               {name: g.losses[name] for name in phase}], feed_dict=feed)
         losses.update(values)
     return losses
 
 
-def accuracy(sess, g, dataset):
-    """The share of dataset's images whose most likely label is the true digit."""
+def accuracy(sess, g, dataset, names=None):
+    """The share of dataset's images whose most likely label is the true digit; for clusters,
+    whose cluster's name (see cluster_names) is."""
     predicted = sess.run(g.prediction, feed_dict={g.x: dataset.images})
+    if names is not None:
+        predicted = names[predicted]
     return float(np.mean(predicted == dataset.labels.argmax(1)))
 
 
+def cluster_names(sess, g, data, args):
+    """Without labels, the digit each cluster stands for, as the paper names them: that of the
+    validation image the encoder puts in the cluster with the highest probability. With labels
+    (None) the clusters are the digits themselves."""
+    if args.n_labels:
+        return None
+    probabilities = sess.run(g.probabilities, feed_dict={g.x: data.validation.images})
+    return name_clusters(probabilities, data.validation.labels.argmax(1))
+
+
+def name_clusters(probabilities, digits):
+    """For each cluster (a column of probabilities), the digit of the image most likely in it."""
+    return digits[probabilities.argmax(0)]
+
+
 def style_grid(sess, g, args, n_styles=N_CLASSES):
-    """Decode n_styles styles from the prior (the same ones for a seed) as every digit.
+    """Decode n_styles styles from the prior (the same ones for a seed) as every digit (cluster).
 
     Row r is one style z, shared by the whole row; column c is digit c. Returns the images, row
     after row.
     """
     styles = sample_prior(np.random.RandomState(args.seed), n_styles, args)[0]
-    grid_z = np.repeat(styles, N_CLASSES, axis=0)
-    grid_y = np.tile(np.eye(N_CLASSES), (n_styles, 1))
+    grid_z = np.repeat(styles, args.n_clusters, axis=0)
+    grid_y = np.tile(np.eye(args.n_clusters), (n_styles, 1))
     return sess.run(g.generated, feed_dict={g.z_in: grid_z, g.y_in: grid_y})
 
 
 def quality(sess, g, args, digit_judge, n_styles):
     """The judge's verdict on n_styles prior styles, each decoded as every digit: how often the
-    digit drawn is the digit asked for, in how many rows all ten are, how often it is clearly a digit."""
-    return digit_judge.score_grid(style_grid(sess, g, args, n_styles))
+    digit drawn is the digit asked for, in how many rows all ten are, how often it is clearly a
+    digit. Clusters have no digit to ask for: for them, digit-likeness alone."""
+    images = style_grid(sess, g, args, n_styles)
+    return digit_judge.score_grid(images) if args.n_labels else digit_judge.score(images)
 
 
 def describe(judged):
-    return (f"Digit judge, {QUALITY_STYLES} prior styles x 10 digits: label-following "
-            f"{100 * judged['label_following']:.1f} %, rows right {100 * judged['rows_right']:.1f} %, "
-            f"digit-likeness {100 * judged['digit_likeness']:.1f} %")
+    scores = [f"{name.replace('_', '-').replace('rows-right', 'rows right')} {100 * judged[name]:.1f} %"
+              for name in ("label_following", "rows_right", "digit_likeness") if name in judged]
+    return f"Digit judge, {QUALITY_STYLES} prior styles x every label: {', '.join(scores)}"
 
 
 def summarise_epoch(sess, g, writer, step, data, args, digit_judge):
@@ -320,26 +365,34 @@ def summarise_epoch(sess, g, writer, step, data, args, digit_judge):
 
     One grid an epoch lets a reader scrub through training in TensorBoard's Images tab.
     """
-    validation = accuracy(sess, g, data.validation)
-    mse = sess.run(g.mse, feed_dict={g.x: data.test.images})
+    validation = accuracy(sess, g, data.validation, cluster_names(sess, g, data, args))
+    mse = sess.run(g.mse, feed_dict={g.x: data.test.images[:EPOCH_TEST_IMAGES]})
     judged = quality(sess, g, args, digit_judge, QUALITY_STYLES_PER_EPOCH)
     summaries.scalars(writer, step, **{"Accuracy/validation": validation,
                                        "Test/reconstruction_mse": mse},
                       **{f"Quality/{k}": v for k, v in judged.items()})
     summaries.image(writer, step, "Images/style_grid",
-                    figures.tile(style_grid(sess, g, args), N_CLASSES, N_CLASSES))
+                    figures.tile(style_grid(sess, g, args), N_CLASSES, args.n_clusters))
     return validation
 
 
 def train(args):
+    check_flags(args)
     data = mnist.load(args.data_dir, args.seed)
-    labelled, unlabelled = mnist.split_labelled(data.train, args.n_labels, args.seed)
-    run = runs.start(args, MODEL, unlabelled, labelled)
+    if args.n_labels:
+        labelled, unlabelled = mnist.split_labelled(data.train, args.n_labels, args.seed)
+    else:  # clustering: every training image is unlabelled
+        labelled = None
+        unlabelled = mnist.DataSet(data.train.images, data.train.labels, args.seed + 4,
+                                   "unlabelled training images")
+    batches = {"unlabelled": unlabelled, "labelled": labelled}
+    batches = {name: dataset for name, dataset in batches.items() if dataset is not None}
+    run = runs.start(args, MODEL, *batches.values())
     digit_judge = judge.load(args.data_dir)
     g = build_graph(args)
     rng = np.random.RandomState(args.seed)
     steps_per_epoch = unlabelled.num_examples // args.batch_size
-    random_sources = {"unlabelled": unlabelled, "labelled": labelled, "prior": rng}
+    random_sources = {**batches, "prior": rng}
 
     with tf.Session(config=precision.session_config(args.precision)) as sess:
         writer = tf.summary.FileWriter(run.tensorboard, graph=sess.graph)
@@ -347,7 +400,7 @@ def train(args):
         start = run.restore(sess, g.saver, **random_sources) if args.resume else 0
         summaries.drop_after(writer, start)  # a resume overwrites what came after
         if not args.resume:
-            run.log(f"{labelled.num_examples} labelled and {unlabelled.num_examples} unlabelled "
+            run.log(f"{args.n_labels} labelled and {unlabelled.num_examples} unlabelled "
                     f"training images; {steps_per_epoch} iterations an epoch")
         step, losses, started = start, {}, time.time()
         for step in run.steps(start, args, steps_per_epoch):
@@ -365,9 +418,10 @@ def train(args):
                     validation = summarise_epoch(sess, g, writer, step, data, args, digit_judge)
                     run.save(sess, g.saver, step, **random_sources)
                 run.log(f"epoch {step // steps_per_epoch}/{args.epochs}: validation accuracy "
-                        f"{validation:.4f}, reconstruction {losses['reconstruction']:.4f}, "
-                        f"supervised {losses['supervised']:.4f}, learning rates x"
-                        f"{feed[g.decay]:g} ({run.epoch_time()})")
+                        f"{validation:.4f}, " + ", ".join(
+                            f"{name} {losses[name]:.4f}" for name in ("reconstruction", "supervised")
+                            if name in losses) + f", learning rates x{feed[g.decay]:g} "
+                        f"({run.epoch_time()})")
         if step % steps_per_epoch:  # stopped mid-epoch (--max_steps or Ctrl-C): keep that too
             summarise_epoch(sess, g, writer, step, data, args, digit_judge)
             run.save(sess, g.saver, step, **random_sources)
@@ -376,15 +430,19 @@ def train(args):
 
         train_seconds = round(time.time() - started, 1)
         judged = quality(sess, g, args, digit_judge, QUALITY_STYLES)
+        names = cluster_names(sess, g, data, args)
         metrics = {"steps": step, "epochs": round(step / steps_per_epoch, 3),
                    "precision": precision.effective(args.precision),
                    "seconds_outside_training": round(run.seconds_outside_training, 1),
-                   "epoch_seconds": run.epoch_seconds,
-                   "n_labels": labelled.num_examples,
-                   "validation_accuracy": accuracy(sess, g, data.validation),
-                   "test_accuracy": accuracy(sess, g, data.test),
+                   "epoch_seconds": run.epoch_seconds, "n_labels": args.n_labels,
+                   "validation_accuracy": accuracy(sess, g, data.validation, names),
+                   "test_accuracy": accuracy(sess, g, data.test, names),
                    **{f"train_loss_{k}": float(v) for k, v in losses.items()},
                    **judged, "quality_styles": QUALITY_STYLES, "train_seconds": train_seconds}
+        if names is not None:
+            predicted = sess.run(g.prediction, feed_dict={g.x: data.test.images})
+            metrics.update(n_clusters=args.n_clusters, cluster_digits=names.tolist(),
+                           cluster_sizes=np.bincount(predicted, minlength=args.n_clusters).tolist())
         run.write_metrics(metrics)
         run.log(f"Done: validation accuracy {metrics['validation_accuracy']:.4f}, test accuracy "
                 f"{metrics['test_accuracy']:.4f}.\n{describe(judged)}\nDraw the figures with: "
@@ -392,10 +450,12 @@ def train(args):
 
 
 def draw(args):
-    """Restore a run and save its figures: the style x digit grid, the test confusion matrix and
-    the validation accuracy of each epoch."""
+    """Restore a run and save its figures: the style x digit grid (for clusters, a row of
+    generated digits per cluster), the test confusion matrix and the validation accuracy of
+    each epoch."""
     run = runs.Run.find(args, MODEL, args.run)
     run.adopt_args(args)
+    check_flags(args)
     data = mnist.load(args.data_dir, args.seed)
     g = build_graph(args)
     plt = figures.pyplot()
@@ -403,13 +463,26 @@ def draw(args):
         step = run.restore(sess, g.saver)
         print(f"Loaded {run.path} (step {step})")
         predicted = sess.run(g.prediction, feed_dict={g.x: data.test.images})
-        grid = figures.tile(style_grid(sess, g, args), N_CLASSES, N_CLASSES)
+        names = cluster_names(sess, g, data, args)
+        grid = style_grid(sess, g, args)
         print(describe(quality(sess, g, args, judge.load(args.data_dir), QUALITY_STYLES)))
 
     digits = data.test.labels.argmax(1)
-    test_accuracy = float(np.mean(predicted == digits))
-    print(f"Test accuracy: {test_accuracy:.4f} ({np.sum(predicted != digits)} of "
+    guessed = predicted if names is None else names[predicted]
+    test_accuracy = float(np.mean(guessed == digits))
+    print(f"Test accuracy: {test_accuracy:.4f} ({np.sum(guessed != digits)} of "
           f"{len(digits)} test images misclassified)")
+    if names is None:
+        draw_digits(plt, run, args, step, grid, digits, predicted, test_accuracy)
+    else:
+        draw_clusters(plt, run, args, step, grid, digits, predicted, names, test_accuracy)
+    draw_accuracy_curve(plt, run, args, data, step, test_accuracy)
+    figures.show_all()
+
+
+def draw_digits(plt, run, args, step, grid, digits, predicted, test_accuracy):
+    """style_digit_grid.png and confusion_matrix.png of a run with labels."""
+    grid = figures.tile(grid, N_CLASSES, N_CLASSES)
 
     fig, ax = plt.subplots(figsize=(8, 8))
     ax.imshow(grid, cmap="gray",
@@ -436,6 +509,39 @@ def draw(args):
            xticks=range(N_CLASSES), yticks=range(N_CLASSES))
     figures.save(fig, os.path.join(run.path, "confusion_matrix.png"))
 
+
+def draw_clusters(plt, run, args, step, grid, digits, predicted, names, test_accuracy):
+    """cluster_grid.png (a row per cluster, the same ten styles in every row) and
+    cluster_confusion.png (the test images of each cluster, by their true digit)."""
+    k = args.n_clusters
+    rows = grid.reshape(N_CLASSES, k, -1).transpose(1, 0, 2)  # cluster-major: a row per cluster
+    fig, ax = plt.subplots(figsize=(7, 0.7 * k + 1))
+    ax.imshow(figures.tile(rows, k, N_CLASSES), cmap="gray",
+              extent=(-0.5, N_CLASSES - 0.5, k - 0.5, -0.5))
+    ax.set(title=f"{k} clusters: a row each; a style z per column", xlabel="style sample",
+           ylabel="cluster (digit it was named after)", xticks=range(N_CLASSES), yticks=range(k),
+           yticklabels=[f"{c} ({d})" for c, d in enumerate(names)])
+    figures.save(fig, os.path.join(run.path, "cluster_grid.png"))
+
+    confusion = np.zeros((k, N_CLASSES), dtype=int)
+    np.add.at(confusion, (predicted, digits), 1)
+    fig, ax = plt.subplots(figsize=(8, 0.45 * k + 2))
+    shown = ax.imshow(np.log1p(confusion), cmap="Blues", aspect="auto")
+    for cluster in range(k):
+        for digit in range(N_CLASSES):
+            if confusion[cluster, digit]:
+                dark = shown.norm(np.log1p(confusion[cluster, digit])) > 0.6
+                ax.text(digit, cluster, confusion[cluster, digit], ha="center", va="center",
+                        fontsize=7, color="white" if dark else "black")
+    ax.set(title=f"Test images per cluster and true digit: error {100 * (1 - test_accuracy):.2f}% "
+                 f"(step {step})", xlabel="true digit", ylabel="cluster (digit it was named after)",
+           xticks=range(N_CLASSES), yticks=range(k),
+           yticklabels=[f"{c} ({d})" for c, d in enumerate(names)])
+    figures.save(fig, os.path.join(run.path, "cluster_confusion.png"))
+
+
+def draw_accuracy_curve(plt, run, args, data, step, test_accuracy):
+    """accuracy_curve.png: validation accuracy after each epoch, read back from TensorBoard."""
     steps, validation = run.scalars("Accuracy/validation")
     steps_per_epoch = (data.train.num_examples - args.n_labels) // args.batch_size
     fig, ax = plt.subplots(figsize=(8, 5))
@@ -447,13 +553,30 @@ def draw(args):
     ax.grid(alpha=0.3)
     ax.legend(loc="lower right")
     figures.save(fig, os.path.join(run.path, "accuracy_curve.png"))
-    figures.show_all()
+
+
+def check_flags(args):
+    if args.n_clusters < 2:
+        raise common.UserError(f"--n_clusters must be at least 2, got {args.n_clusters}.")
+    if args.n_labels and args.n_clusters != N_CLASSES:
+        raise common.UserError("with labels the clusters are the ten digits: --n_clusters 10, or "
+                               "--n_labels 0 to cluster without labels.")
+    if args.labelled_only and not args.n_labels:
+        raise common.UserError("--labelled_only trains on the labelled images alone: it needs "
+                               "--n_labels above 0.")
 
 
 def arg_parser():
     parser = flags.arg_parser(__doc__, z_dim=Z_DIM, epochs=EPOCHS)
     parser.add_argument("--n_labels", type=int, default=1000,
-                        help="labelled training images, the same number of each digit")
+                        help="labelled training images, the same number of each digit (0: "
+                             "cluster without labels)")
+    parser.add_argument("--n_clusters", type=int, default=N_CLASSES,
+                        help="size of the categorical code y; other than 10 only with --n_labels 0")
+    parser.add_argument("--labelled_only", type=flags.boolean, default=False,
+                        help="the baseline: train the encoder's classifier path on the labelled "
+                             "images alone (the supervised phase only, same noise, shifts and "
+                             "schedule)")
     parser.add_argument("--adversarial_learning_rate", type=flags.positive(float),
                         default=ADVERSARIAL_LEARNING_RATE,
                         help="Adam's learning rate for the two discriminators and the generator "
@@ -475,6 +598,8 @@ def arg_parser():
                              "each time they are used (0: never)")
     parser.add_argument("--shift_unlabelled", type=int, choices=range(0, 5), default=0,
                         help="the same for the unlabelled images")
+    parser.add_argument("--reconstruct_through_label", type=flags.boolean, default=True,
+                        help="False: the reconstruction error does not train the label head y")
     return parser
 
 

@@ -170,7 +170,9 @@ class Run:
         states = {name: source_state(src) for name, src in random_sources.items()}
         write_atomically(f"{prefix}-{step}.state.json", json.dumps(states))
         try:
-            saver.save(sess, prefix, global_step=step)
+            # No .meta file: the scripts rebuild their graph from code, and it would cost a few
+            # percent of a short epoch to write it every time.
+            saver.save(sess, prefix, global_step=step, write_meta_graph=False)
         except (tf.errors.OpError, OSError) as e:  # a full disk, say: the previous checkpoint stays
             raise UserError(f"could not save the checkpoint of step {step} in {self.saved_models}: "
                             f"{op_error_reason(e)}. The previous checkpoint is kept.") from None

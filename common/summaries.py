@@ -13,10 +13,11 @@ def scalars(writer, step, **values):
 
 def image(writer, step, tag, picture):
     """Write a grey picture (2-D array of values in [0, 1], made outside the graph) to TensorBoard."""
-    import matplotlib.image  # loaded when first needed, as figures.pyplot() is
+    from PIL import Image  # Pillow, which matplotlib installs, encodes PNG several times faster
     png = io.BytesIO()
-    matplotlib.image.imsave(png, np.clip(picture, 0, 1), cmap="gray", vmin=0, vmax=1, format="png")
-    encoded = tf.Summary.Image(height=picture.shape[0], width=picture.shape[1], colorspace=4,
+    grey = np.round(255 * np.clip(picture, 0, 1)).astype(np.uint8)
+    Image.fromarray(grey, mode="L").save(png, format="PNG")
+    encoded = tf.Summary.Image(height=grey.shape[0], width=grey.shape[1], colorspace=1,
                                encoded_image_string=png.getvalue())
     writer.add_summary(tf.Summary(value=[tf.Summary.Value(tag=tag, image=encoded)]), step)
 

@@ -1,0 +1,105 @@
+"""Part 4's flags: clustering without labels, the labelled-only baseline, shifted labelled images
+and the pair discriminator.
+
+Kept apart from test_semi_supervised_aae.py, whose module-wide graph would stop these tests from
+building graphs of their own.
+"""
+import json
+import os
+
+import numpy as np
+import pytest
+
+from common import flags
+from conftest import png_size, run_script, train_run
+
+MODEL = "Semi_Supervised"
+SCRIPT = "semi_supervised_aae.py"
+
+
+# -- clustering without labels, and the labelled-only baseline --------------------------------------
+
+def build(*argv):
+    import semi_supervised_aae as ssa
+    args = flags.parse(ssa.arg_parser(), list(argv))
+    return ssa, args, ssa.build_graph(args)
+
+
+def test_without_labels_there_is_no_supervised_phase_and_k_clusters():
+    import tensorflow.compat.v1 as tf
+    ssa, args, g = build("--n_labels", "0", "--n_clusters", "16")
+    assert [name for phase in g.phases for name in phase] == [
+        "reconstruction", "discriminator_gauss", "discriminator_cat", "generator"]
+    assert set(g.train_ops) == set(g.losses) == {"reconstruction", "discriminator_gauss",
+                                                 "discriminator_cat", "generator"}
+    shapes = {v.name: v.shape.as_list() for v in tf.trainable_variables()}
+    assert shapes["Encoder/e_label/weights:0"] == [1000, 16]
+    assert shapes["Decoder/d_dense_1/weights:0"] == [16 + 10, 1000]
+    assert shapes["Discriminator_cat/dc_c_dense_1/weights:0"] == [16, 1000]
+
+
+def test_the_labelled_only_baseline_trains_the_supervised_phase_alone():
+    ssa, args, g = build("--labelled_only", "True")
+    assert g.phases == (("supervised",),) and set(g.train_ops) == {"supervised"}
+
+
+def test_each_cluster_is_named_after_the_image_most_likely_in_it():
+    import semi_supervised_aae as ssa
+    probabilities = np.array([[0.9, 0.1, 0.0],   # image 0, a 7: most likely of all in cluster 0
+                              [0.6, 0.4, 0.0],   # image 1, a 3
+                              [0.1, 0.3, 0.6],   # image 2, a 1
+                              [0.0, 0.8, 0.2],   # image 3, a 3: the surest of cluster 1
+                              [0.2, 0.1, 0.7]])  # image 4, a 4: the surest of cluster 2
+    digits = np.array([7, 3, 1, 3, 4])
+    assert ssa.name_clusters(probabilities, digits).tolist() == [7, 3, 4]
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--n_labels", "0", "--n_clusters", "1"], "--n_clusters must be at least 2, got 1."),
+    (["--n_clusters", "16"], "with labels the clusters are the ten digits"),
+    (["--n_labels", "0", "--labelled_only", "True"], "--labelled_only trains on the labelled images alone"),
+])
+def test_bad_cluster_flags_get_one_clear_error(argv, message, tmp_path):
+    proc = run_script(SCRIPT, "--train", "True", *argv, results_dir=tmp_path, check=False)
+    assert proc.returncode == 1 and message in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_a_short_clustering_run_names_its_clusters_and_draws_them(tmp_path_factory, mnist_dir):
+    results, run, proc = train_run(tmp_path_factory, SCRIPT, MODEL, "--max_steps", "30",
+                                   "--n_labels", "0", "--n_clusters", "16", "--seed", "3")
+    assert "0 labelled and 55000 unlabelled training images" in open(os.path.join(run, "log", "log.txt")).read()
+    metrics = json.load(open(os.path.join(run, "metrics.json")))
+    assert metrics["n_clusters"] == 16 and len(metrics["cluster_digits"]) == 16
+    assert sum(metrics["cluster_sizes"]) == 10000 and 0 <= metrics["test_accuracy"] <= 1
+    assert "label_following" not in metrics and 0 <= metrics["digit_likeness"] <= 1
+    drawn = run_script(SCRIPT, "--train", "False", results_dir=results)
+    assert f"Test accuracy: {metrics['test_accuracy']:.4f}" in drawn.stdout
+    width, height = png_size(os.path.join(run, "cluster_grid.png"))
+    assert height > width  # 16 rows of ten styles
+    png_size(os.path.join(run, "cluster_confusion.png"))
+
+
+# -- the levers of the paper's accuracy: shifted labelled images, the pair discriminator ----------
+
+def test_shifted_images_move_whole_and_bring_in_blank_pixels():
+    import semi_supervised_aae as ssa
+    images = np.zeros((3, 784), np.float32)
+    images[:, 14 * 28 + 14] = 1.0  # one lit pixel in the middle of each image
+    images[2, 0] = 0.5  # and one in the top left corner of the last
+    rng = np.random.RandomState(0)
+    shifted = ssa.shift_images(images, 2, rng).reshape(3, 28, 28)
+    # the offsets drawn: each image shows the original's pixel (r + dy, c + dx) at (r, c)
+    dy, dx = np.random.RandomState(0).randint(-2, 3, (2, 3))
+    for i in range(3):
+        assert shifted[i, 14 - dy[i], 14 - dx[i]] == 1.0
+    corner_kept = dy[2] <= 0 and dx[2] <= 0  # else the corner pixel moved out of the picture
+    assert shifted.sum() == pytest.approx(3.0 + (0.5 if corner_kept else 0))
+    np.testing.assert_array_equal(ssa.shift_images(images, 0, rng), images)
+
+
+@pytest.mark.parametrize("mode, width", [("false", 10), ("true", 20), ("conditional", 20)])
+def test_the_gaussian_discriminator_sees_z_or_z_with_a_label(mode, width):
+    import tensorflow.compat.v1 as tf
+    build("--pair_discriminator", mode)
+    shapes = {v.name: v.shape.as_list() for v in tf.trainable_variables()}
+    assert shapes["Discriminator_gauss/dc_g_dense_1/weights:0"] == [width, 1000]
