@@ -35,7 +35,7 @@ non_negative = number(float, lambda v: v >= 0, "must be 0 or more")
 beta = number(float, lambda v: 0 <= v < 1, "must be in [0, 1)")
 
 
-def arg_parser(doc, z_dim, epochs=1000):
+def arg_parser(doc, z_dim, epochs=1000, beta1=0.9):
     """The flags all four scripts share; a script may add its own before parsing."""
     parser = argparse.ArgumentParser(description=doc.split("\n\n")[0],
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter,
@@ -50,7 +50,7 @@ def arg_parser(doc, z_dim, epochs=1000):
     add("--epochs", type=positive(int), default=epochs, help="passes over the training images")
     add("--batch_size", type=positive(int), default=100, help="images per iteration")
     add("--learning_rate", type=positive(float), default=0.001, help="Adam's learning rate")
-    add("--beta1", type=beta, default=0.9, help="Adam's beta1")
+    add("--beta1", type=beta, default=beta1, help="Adam's beta1")
     add("--z_dim", type=positive(int), default=z_dim, help="size of the latent code z")
     add("--seed", type=int, default=0, help="seed of every random choice: same seed, same run")
     add("--max_steps", type=positive(int), default=None,
