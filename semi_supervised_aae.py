@@ -149,20 +149,18 @@ def build_graph(args):
     k = args.n_clusters
     z, logits = encoder(x_encoder, args.z_dim, k)
     y = tf.nn.softmax(logits)
-    reconstruction = decoder(y if args.reconstruct_through_label else tf.stop_gradient(y), z,
-                             args.z_dim, k)
+    reconstruction = decoder(y, z, args.z_dim, k)
     z_labelled, labelled_logits = encoder(x_labelled_encoder, args.z_dim, k, reuse=True)
     generated = decoder(y_in, z_in, args.z_dim, k, reuse=True)
 
-    if args.pair_discriminator == "conditional":
-        # (z, the encoder's own label as one-hot) against (prior z, that same label)
-        chosen = tf.stop_gradient(tf.one_hot(tf.argmax(y, 1), k))
-        gauss_real, gauss_fake = tf.concat([z_prior, chosen], 1), tf.concat([z, chosen], 1)
-    elif args.pair_discriminator == "true":
-        # The joint prior p(z) p(y) has z independent of the label: to match it, z must not
-        # carry the digit, which leaves the digit to y (and the decoder must listen to y).
-        gauss_real, gauss_fake = tf.concat([z_prior, y_prior], 1), tf.concat([z, y], 1)
-    else:
+    if args.pair_discriminator:
+        # The Gaussian discriminator judges (z, label) pairs, a prior sample going with the label
+        # the encoder gave the image (one-hot, and not a path for gradients). To pass, the codes
+        # of every label must each look like the whole prior: z cannot tell the digit, which is
+        # left to y, and the decoder must read y to draw it.
+        label = tf.stop_gradient(tf.one_hot(tf.argmax(y, 1), k))
+        gauss_real, gauss_fake = tf.concat([z_prior, label], 1), tf.concat([z, label], 1)
+    else:  # the original: z alone, which may carry the digit as long as all codes look Gaussian
         gauss_real, gauss_fake = z_prior, z
     n_gauss = gauss_real.shape[1]
     d_gauss_real = discriminator_gauss(gauss_real, n_gauss)
@@ -586,9 +584,9 @@ def arg_parser():
                              "(0: none, as in the original)")
     parser.add_argument("--prior_std", type=flags.positive(float), default=PRIOR_STD,
                         help="the style prior is N(0, prior_std^2 I) (the original: 5)")
-    parser.add_argument("--pair_discriminator", choices=["true", "false", "conditional"], default="false",
-                        help="the Gaussian discriminator judges (z, y) pairs against (prior z, "
-                             "prior one-hot) instead of z alone (the original)")
+    parser.add_argument("--pair_discriminator", type=flags.boolean, default=PAIR_DISCRIMINATOR,
+                        help="the Gaussian discriminator judges (z, predicted label) pairs against "
+                             "(prior sample, the same label) instead of z alone (the original)")
     parser.add_argument("--labelled_reconstruction", type=flags.boolean,
                         default=LABELLED_RECONSTRUCTION,
                         help="the reconstruction phase also rebuilds the labelled batch from its "
@@ -598,8 +596,6 @@ def arg_parser():
                              "each time they are used (0: never)")
     parser.add_argument("--shift_unlabelled", type=int, choices=range(0, 5), default=0,
                         help="the same for the unlabelled images")
-    parser.add_argument("--reconstruct_through_label", type=flags.boolean, default=True,
-                        help="False: the reconstruction error does not train the label head y")
     return parser
 
 

@@ -482,12 +482,19 @@ def benchmark(quick, data_dir, out_dir):
 
 
 def cpu_model():
-    """The processor's model line, as lscpu prints it, to put beside every timing."""
+    """The processor as lscpu names it, with its family and model numbers (machines of one name
+    differ by generation) and whether it multiplies bfloat16 natively."""
     try:
         with open("/proc/cpuinfo") as f:
-            return next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
-    except (OSError, StopIteration):
+            fields = dict(line.split(":", 1) for line in f.read().split("\n\n")[0].splitlines()
+                          if ":" in line)
+    except OSError:
         return platform.processor() or "unknown processor"
+    fields = {key.strip(): value.strip() for key, value in fields.items()}
+    flags = fields.get("flags", "").split()
+    extras = [name.upper() for name in ("avx2", "avx512f", "avx512_bf16", "amx_bf16") if name in flags]
+    return (f"{fields.get('model name', 'unknown processor')} (family {fields.get('cpu family', '?')}, "
+            f"model {fields.get('model', '?')}; {', '.join(extras) or 'no AVX2'})")
 
 
 def report(results):

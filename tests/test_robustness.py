@@ -32,9 +32,9 @@ def tf_reader(prefix):
     return tf.train.load_checkpoint(prefix)
 
 
-def interrupt_at(script, results, step, sig):
-    """Start a real training run and send it `sig` once its log reaches `step`."""
-    cmd = [sys.executable, os.path.join(ROOT, script), "--train", "True", *SHORT,
+def interrupt_at(script, results, step, sig, *more):
+    """Start a real training run (SHORT and `more` flags) and send it `sig` once its log reaches `step`."""
+    cmd = [sys.executable, os.path.join(ROOT, script), "--train", "True", *SHORT, *more,
            "--results_dir", str(results)]
     proc = subprocess.Popen(cmd, cwd=ROOT, env=script_env(), stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)

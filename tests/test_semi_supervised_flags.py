@@ -97,7 +97,7 @@ def test_shifted_images_move_whole_and_bring_in_blank_pixels():
     np.testing.assert_array_equal(ssa.shift_images(images, 0, rng), images)
 
 
-@pytest.mark.parametrize("mode, width", [("false", 10), ("true", 20), ("conditional", 20)])
+@pytest.mark.parametrize("mode, width", [("False", 10), ("True", 20)])
 def test_the_gaussian_discriminator_sees_z_or_z_with_a_label(mode, width):
     import tensorflow.compat.v1 as tf
     build("--pair_discriminator", mode)
