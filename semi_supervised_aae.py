@@ -493,14 +493,7 @@ def draw_digits(plt, run, args, step, grid, digits, predicted, test_accuracy):
     confusion = np.zeros((N_CLASSES, N_CLASSES), dtype=int)
     np.add.at(confusion, (digits, predicted), 1)
     fig, ax = plt.subplots(figsize=(8, 7))
-    # A log scale keeps the few mistakes visible next to the ~1,000 correct answers per digit.
-    shown = ax.imshow(np.log1p(confusion), cmap="Blues")
-    for true in range(N_CLASSES):
-        for guess in range(N_CLASSES):
-            if confusion[true, guess]:
-                dark = shown.norm(np.log1p(confusion[true, guess])) > 0.6
-                ax.text(guess, true, confusion[true, guess], ha="center", va="center",
-                        fontsize=8, color="white" if dark else "black")
+    figures.counts(ax, confusion)
     ax.set(title=f"Test confusion matrix: accuracy {100 * test_accuracy:.2f}% "
                  f"({args.n_labels} labels, step {step})",
            xlabel="predicted digit", ylabel="true digit",
@@ -524,13 +517,7 @@ def draw_clusters(plt, run, args, step, grid, digits, predicted, names, test_acc
     confusion = np.zeros((k, N_CLASSES), dtype=int)
     np.add.at(confusion, (predicted, digits), 1)
     fig, ax = plt.subplots(figsize=(8, 0.45 * k + 2))
-    shown = ax.imshow(np.log1p(confusion), cmap="Blues", aspect="auto")
-    for cluster in range(k):
-        for digit in range(N_CLASSES):
-            if confusion[cluster, digit]:
-                dark = shown.norm(np.log1p(confusion[cluster, digit])) > 0.6
-                ax.text(digit, cluster, confusion[cluster, digit], ha="center", va="center",
-                        fontsize=7, color="white" if dark else "black")
+    figures.counts(ax, confusion, fontsize=7, aspect="auto")
     ax.set(title=f"Test images per cluster and true digit: error {100 * (1 - test_accuracy):.2f}% "
                  f"(step {step})", xlabel="true digit", ylabel="cluster (digit it was named after)",
            xticks=range(N_CLASSES), yticks=range(k),

@@ -25,6 +25,20 @@ def tile(images, rows, cols):
         rows * 28, cols * 28)
 
 
+def counts(ax, matrix, fontsize=8, aspect=None):
+    """Show a matrix of counts, each non-zero cell labelled with its count.
+
+    The colours follow log(1 + count), so that a few mistakes stay visible next to a thousand
+    right answers.
+    """
+    shown = ax.imshow(np.log1p(matrix), cmap="Blues", aspect=aspect)
+    for (row, col), count in np.ndenumerate(matrix):
+        if count:
+            dark = shown.norm(np.log1p(count)) > 0.6
+            ax.text(col, row, count, ha="center", va="center", fontsize=fontsize,
+                    color="white" if dark else "black")
+
+
 def save(fig, path):
     fig.savefig(path, dpi=100, bbox_inches="tight")
     print(f"Saved {path}")
