@@ -114,14 +114,16 @@ def main():
     parser.add_argument("--out", default=os.path.join(ROOT, "Results", "bench_quality"),
                         help="folder that receives one results folder per seed")
     parser.add_argument("--runs", nargs="+", help="read these finished run folders; train nothing")
-    parser.add_argument("extra", nargs="*", help="flags passed to the script (after --)")
-    args = parser.parse_args()
+    # Everything after "--" goes to the script itself.
+    argv = sys.argv[1:]
+    extra = argv[argv.index("--") + 1:] if "--" in argv else []
+    args = parser.parse_args(argv[:len(argv) - len(extra) - (1 if "--" in argv else 0)])
     if args.runs:
         runs = args.runs
     else:
         out = os.path.join(args.out, args.script, time.strftime("%Y-%m-%d_%H-%M-%S"))
         os.makedirs(out)
-        runs = train(args.script, args.seeds, args.jobs, out, args.extra)
+        runs = train(args.script, args.seeds, args.jobs, out, extra)
     sys.exit(0 if report(args.script, runs) else 1)
 
 

@@ -93,3 +93,18 @@ def test_fast_settings_train_the_same_as_plain(quick_run, name):
     for variable in fast_weights.files:
         np.testing.assert_allclose(fast_weights[variable], plain_weights[variable],
                                    err_msg=variable, **speed.WEIGHT_TOLERANCE)
+
+
+def test_quality_bench_trains_each_seed_and_prints_the_medians(tmp_path, mnist_dir):
+    """bench/quality.py with a few iterations per seed (flags after -- go to the script)."""
+    import subprocess
+    from conftest import script_env
+    proc = subprocess.run([sys.executable, os.path.join(ROOT, "bench", "quality.py"), "supervised_aae",
+                           "--seeds", "3", "4", "--out", str(tmp_path), "--", "--max_steps", "20"],
+                          cwd=ROOT, env=script_env(), capture_output=True, text=True, timeout=900)
+    assert proc.returncode in (0, 1), proc.stderr  # 1: a target missed, as 20 iterations will
+    lines = proc.stdout.splitlines()
+    rows = [line.split() for line in lines if line.split()[:1] in (["3"], ["4"])]
+    assert [row[0] for row in rows] == ["3", "4"] and all(len(row) == 6 for row in rows)
+    assert any(line.startswith("median ") for line in lines)
+    assert sum(line.startswith("target: median ") for line in lines) == 3  # part 3's three targets
