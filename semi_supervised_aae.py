@@ -52,7 +52,7 @@ N_CLASSES = 10
 # some, std 0.3; 0.5 fitted the labelled set more slowly and measured better here) slows that
 # memorising down, and dividing every learning rate by 10 late in training (the paper does so
 # too) lets the adversarial games settle instead of jittering around their balance.
-EPOCHS = 60
+EPOCHS = 30
 INPUT_NOISE = 0.5  # default of --input_noise
 # The labelled images are moved by up to 2 pixels each time they are used, the augmentation of
 # MNIST papers of the paper's time: it keeps the 1,000 labels from being learnt by heart.

@@ -7,6 +7,7 @@ import pytest
 
 from common import flags, mnist
 from conftest import event_tags, png_size, RUN_FILES, run_script, train_run
+import semi_supervised_aae
 
 MODEL = "Semi_Supervised"
 SCRIPT = "semi_supervised_aae.py"
@@ -61,7 +62,8 @@ def test_bad_n_labels_is_refused_in_one_line(tmp_path, mnist_dir):
 
 def test_run_folder_layout(trained):
     _, run, proc = trained
-    assert os.path.basename(run).endswith("_10_0.001_100_30_0.9_Semi_Supervised")
+    assert os.path.basename(run).endswith(
+        f"_10_0.001_100_{semi_supervised_aae.EPOCHS}_0.9_Semi_Supervised")
     assert run in proc.stdout
     for sub in RUN_FILES:
         assert os.path.exists(os.path.join(run, sub)), sub
