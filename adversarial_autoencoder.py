@@ -23,6 +23,13 @@ the prior; `latent_scatter.png` puts the codes of the 10,000 test images over sa
 prior, so you can see whether they fill the same disc; `reconstructions.png` shows test images
 and their reconstructions.
 
+Other priors (the paper's figures): `--prior mixture` (10 Gaussians on a circle) or
+`--prior swiss_roll`; `--use_labels True` also tells the discriminator which of the prior's 10
+parts a sample comes from, and which digit a code belongs to, so that each digit takes its own
+part. The digit judge (common/judge.py) scores how many decoded prior samples look clearly like
+digits. With `--z_dim 8`, the paper's setting, `--train False` also estimates the Parzen-window
+log-likelihood of the test images (parzen.json).
+
 Networks: encoder 784 -> 1000 -> 1000 -> z (2), decoder z -> 1000 -> 1000 -> 784 (sigmoid),
 discriminator z -> 1000 -> 1000 -> 1 (a logit); ReLU hidden layers. Adam (learning rate 0.001,
 beta1 0.9) for each of the three losses, batches of 100.
@@ -270,9 +277,10 @@ def latent_grid(sess, g, z_dim):
 
 
 def train(args):
+    resumed = runs.to_resume(args, MODEL)
     check_prior(args)
     data = mnist.load(args.data_dir, args.seed)
-    run = runs.start(args, MODEL, data.train)
+    run = runs.start(args, MODEL, resumed, data.train)
     digit_judge = judge.load(args.data_dir)
     g = build_graph(args)
     steps_per_epoch = data.train.num_examples // args.batch_size
@@ -378,7 +386,8 @@ def draw(args):
                   f"{estimate['parzen_sigma']:.3f}, chosen on the validation images; "
                   f"{estimate['parzen_seconds']:.0f} s)")
     digits = data.test.labels.argmax(1)
-    print(describe_match(posterior_match(codes, digits, args)).capitalize() + ".")
+    match = describe_match(posterior_match(codes, digits, args))
+    print(match[0].upper() + match[1:] + ".")
 
     n = len(GRID_POINTS)
     half = (GRID_POINTS[1] - GRID_POINTS[0]) / 2  # so that each tick sits at a cell's centre

@@ -119,8 +119,9 @@ def latent_grid(sess, g, codes):
 
 
 def train(args):
+    resumed = runs.to_resume(args, MODEL)
     data = mnist.load(args.data_dir, args.seed)
-    run = runs.start(args, MODEL, data.train)
+    run = runs.start(args, MODEL, resumed, data.train)
     g = build_graph(args)
     steps_per_epoch = data.train.num_examples // args.batch_size
 

@@ -2,9 +2,10 @@
 
 The encoder now has two heads. One gives a 10-way label y (a softmax), the other a style code z;
 the decoder rebuilds the image from both. Two adversaries shape them: a Gaussian discriminator
-pushes z towards N(0, 5^2 I), as in part 2, and a categorical discriminator pushes y towards
-one-hot vectors drawn uniformly, so that the encoder must commit to one of ten clusters and use
-them all equally. Reconstruction then forces those ten clusters to carry what z cannot: the
+pushes z towards the prior N(0, I), and a categorical discriminator pushes y towards one-hot
+vectors drawn uniformly, so that the encoder must commit to one of ten clusters and use them all
+equally. The Gaussian discriminator sees z beside the label the encoder chose, against a prior
+sample beside the same label: to pass, z must not tell the digit, so the digit is left to y. Reconstruction then forces those ten clusters to carry what z cannot: the
 digit. A few labelled images (1,000 of the 55,000, 100 of each digit) are enough to tie each
 cluster to its digit name through a cross-entropy loss on y. Each iteration has five phases:
 
@@ -24,11 +25,17 @@ after each epoch and on the 10,000 test images once, at the end.
     tensorboard --logdir Results                  # losses, accuracy, code histograms, images
 
 Networks: encoder 784 -> 1000 -> 1000 -> z (10, linear) and label logits (10); decoder
-[softmax(label), z] (20) -> 1000 -> 1000 -> 784 sigmoid; each discriminator -> 1000 -> 1000 -> 1.
+[softmax(label), z] (20) -> 1000 -> 1000 -> 784 sigmoid; each discriminator -> 1000 -> 1000 -> 1,
+the Gaussian one reading [z, one-hot label] (20), the categorical one y (10).
 Each phase has its own Adam (beta1 0.9): learning rate 0.001 for reconstruction and the supervised
 phase, 0.0002 for the two discriminators and the generator; every rate is divided by 10 after 15
 and again after 22.5 of the 30 epochs. Batches of 100. In training the encoder sees its input with
-Gaussian noise (std 0.5) added, and the decoder must rebuild the clean image.
+Gaussian noise (std 0.5) added, and the decoder must rebuild the clean image, and each labelled
+image is moved by up to 2 pixels each time it is used. The original's design, a discriminator of
+z alone and the prior N(0, 5^2 I), is `--pair_discriminator False --prior_std 5 --shift 0`.
+With `--n_labels 0 --n_clusters K` the same networks cluster the images without any label;
+`--labelled_only True` trains the classifier path alone on the labelled images, the baseline
+that shows what the unlabelled images add.
 """
 import os
 import time
@@ -380,6 +387,7 @@ def summarise_epoch(sess, g, writer, step, data, args, digit_judge):
 
 
 def train(args):
+    resumed = runs.to_resume(args, MODEL)  # first: the labelled set depends on its flags
     check_flags(args)
     data = mnist.load(args.data_dir, args.seed)
     if args.n_labels:
@@ -390,7 +398,7 @@ def train(args):
                                    "unlabelled training images")
     batches = {"unlabelled": unlabelled, "labelled": labelled}
     batches = {name: dataset for name, dataset in batches.items() if dataset is not None}
-    run = runs.start(args, MODEL, *batches.values())
+    run = runs.start(args, MODEL, resumed, *batches.values())
     digit_judge = judge.load(args.data_dir)
     g = build_graph(args)
     rng = np.random.RandomState(args.seed)

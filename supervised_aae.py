@@ -214,8 +214,9 @@ def style_grid(sess, g, styles):
 
 
 def train(args):
+    resumed = runs.to_resume(args, MODEL)
     data = mnist.load(args.data_dir, args.seed)
-    run = runs.start(args, MODEL, data.train)
+    run = runs.start(args, MODEL, resumed, data.train)
     digit_judge = judge.load(args.data_dir)
     g = build_graph(args)
     steps_per_epoch = data.train.num_examples // args.batch_size

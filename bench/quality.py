@@ -47,26 +47,32 @@ def train(script, seeds, jobs, out, extra):
     if jobs > 1:
         env.update(TF_NUM_INTRAOP_THREADS="1", TF_NUM_INTEROP_THREADS="1")
     waiting, running, folders = list(seeds), {}, {}
-    while waiting or running:
-        while waiting and len(running) < jobs:
-            seed = waiting.pop(0)
-            results = os.path.join(out, f"seed{seed}")
-            log = open(os.path.join(out, f"seed{seed}.log"), "w")
-            cmd = [sys.executable, os.path.join(ROOT, f"{script}.py"), "--train", "True",
-                   "--seed", str(seed), "--results_dir", results, *extra]
-            print(f"started: {' '.join(cmd)}", flush=True)
-            running[seed] = (subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log,
-                                              stderr=subprocess.STDOUT), results, log)
-        time.sleep(5)
-        for seed, (process, results, log) in list(running.items()):
-            if process.poll() is None:
-                continue
+    try:
+        while waiting or running:
+            while waiting and len(running) < jobs:
+                seed = waiting.pop(0)
+                results = os.path.join(out, f"seed{seed}")
+                log = open(os.path.join(out, f"seed{seed}.log"), "w")
+                cmd = [sys.executable, os.path.join(ROOT, f"{script}.py"), "--train", "True",
+                       "--seed", str(seed), "--results_dir", results, *extra]
+                print(f"started: {' '.join(cmd)}", flush=True)
+                running[seed] = (subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log,
+                                                  stderr=subprocess.STDOUT), results, log)
+            time.sleep(5)
+            for seed, (process, results, log) in list(running.items()):
+                if process.poll() is None:
+                    continue
+                log.close()
+                del running[seed]
+                if process.returncode:
+                    sys.exit(f"seed {seed} failed (exit {process.returncode}); see {log.name}")
+                [folders[seed]] = glob.glob(os.path.join(results, MODELS[script], "*"))
+                print(f"finished: seed {seed} in {folders[seed]}", flush=True)
+    finally:  # a failed seed (or Ctrl-C) stops the others too, rather than leave them training
+        for process, _, log in running.values():
+            process.terminate()
+            process.wait()
             log.close()
-            del running[seed]
-            if process.returncode:
-                sys.exit(f"seed {seed} failed (exit {process.returncode}); see {log.name}")
-            [folders[seed]] = glob.glob(os.path.join(results, MODELS[script], "*"))
-            print(f"finished: seed {seed} in {folders[seed]}", flush=True)
     return [folders[seed] for seed in seeds]
 
 

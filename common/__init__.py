@@ -9,6 +9,8 @@ only for the chores around them, one module per chore:
     common/summaries.py  numbers and pictures made outside the graph, for TensorBoard
     common/figures.py    matplotlib figures saved as PNG files
     common/judge.py      an independent digit classifier that scores what a decoder draws
+    common/likelihood.py the Parzen-window log-likelihood of test images (part 2, --z_dim 8)
+    common/precision.py  --precision: float32, or bfloat16 matrix products where the CPU has them
 
 This file configures TensorFlow before anything imports it, which is why the scripts import
 `common` first, and holds `main()`, each script's entry point.

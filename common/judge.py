@@ -173,8 +173,9 @@ def load(data_dir):
 def save(judge, folder):
     """Write the judge's weights and fingerprint to `folder`, replacing any older judge at once."""
     parent = os.path.dirname(os.path.abspath(folder))
-    staging = tempfile.mkdtemp(prefix=".judge-", dir=parent)
+    staging = None
     try:
+        staging = tempfile.mkdtemp(prefix=".judge-", dir=parent)
         os.chmod(staging, 0o755)
         judge.saver.save(judge.sess, os.path.join(staging, PREFIX), write_meta_graph=False)
         md5 = {name: mnist.md5_of(path) for name, path in weight_files(staging).items()}
@@ -189,6 +190,7 @@ def save(judge, folder):
         os.replace(staging, folder)
         shutil.rmtree(old, ignore_errors=True)
     except OSError as e:
-        shutil.rmtree(staging, ignore_errors=True)
+        if staging:
+            shutil.rmtree(staging, ignore_errors=True)
         print(f"warning: could not keep the digit judge in {folder} ({e.strerror or e}); it will "
               f"be trained again next time.")

@@ -92,7 +92,9 @@ class Run:
             script = os.path.basename(sys.argv[0]) or "the script"
             found = f"{len(runs)} run(s) in {parent}, none with a checkpoint" if runs else f"no runs in {parent}"
             raise UserError(f"{found}. Train first: python {script} --train True")
-        return with_checkpoint[-1]
+        newest = with_checkpoint[-1]
+        newest.check_model()  # its run.json says how to rebuild it: without one, say so
+        return newest
 
     def config(self):
         try:
@@ -113,13 +115,22 @@ class Run:
         Flags in `keep` stay as given; any other flag given on the command line must agree.
         """
         from common.flags import RUN_CONTROL
-        for key, saved in self.config()["args"].items():
+        recorded = self.config()["args"]
+        for key, saved in recorded.items():
             if key in keep or key in RUN_CONTROL or not hasattr(args, key):
                 continue
             if key in args.given and getattr(args, key) != saved:
                 raise UserError(f"{self.path} was trained with --{key} {saved}, "
                                 f"not {getattr(args, key)}.")
             setattr(args, key, saved)
+        # A run made before a flag existed does not record it: it was trained the old way, which
+        # today's default may not be, so say which values are assumed and how to change them.
+        unrecorded = [k for k in vars(args) if k not in recorded and k not in RUN_CONTROL]
+        if unrecorded:
+            assumed = " ".join(f"--{k} {getattr(args, k)}" for k in unrecorded)
+            print(f"warning: {self.path}/run.json, written by an earlier version, does not record "
+                  f"{', '.join('--' + k for k in unrecorded)}; assuming {assumed} (give the "
+                  "values it was trained with on the command line).", file=sys.stderr)
         return args
 
     # -- logging ----------------------------------------------------------------------------
@@ -361,18 +372,29 @@ def write_atomically(path, text):
         raise
 
 
-def start(args, model, *datasets):
-    """The run to train: a new folder, or (with --resume) an existing one to continue.
+def to_resume(args, model):
+    """With --resume, the run to continue, whose saved flags now replace the defaults; else None.
+
+    Called first, before the flags decide anything (which images are labelled, the graph), so
+    that a resumed run is rebuilt exactly as it was trained. A new --epochs may extend it.
+    """
+    if not args.resume:
+        return None
+    run = Run.find(args, model, args.resume)
+    run.adopt_args(args, keep=("epochs",) if "epochs" in args.given else ())
+    return run
+
+
+def start(args, model, resumed, *datasets):
+    """The run to train: `resumed` (see to_resume()), or a new folder.
 
     A batch larger than any of the datasets that training draws batches from is refused before
     a folder is made.
     """
-    if args.resume:
-        run = Run.find(args, model, args.resume)
-        run.adopt_args(args, keep=("epochs",) if "epochs" in args.given else ())
     for dataset in datasets:
         dataset.check_batch_size(args.batch_size)
-    if args.resume:
+    if resumed:
+        run = resumed
         run.log(f"Resuming {run.path}")
     else:
         check_writable(args.results_dir)

@@ -1,11 +1,13 @@
 """Checkpoints that travel with their run folder, and damaged ones that are named, not fatal."""
 import glob
+import json
 import os
 import shutil
 
 import numpy as np
 import pytest
 
+import common
 from common import flags, runs
 from conftest import run_folders, run_script
 
@@ -133,3 +135,25 @@ def test_with_no_good_checkpoint_left_one_clear_error(trained, tmp_path):
     assert error.startswith(f"error: no usable checkpoint in {run}/Saved_models: ")
     assert "autoencoder-230.data-00000-of-00001 is damaged" in error
     assert "autoencoder-220.index is damaged" in error
+
+
+def test_a_run_older_than_a_flag_says_which_values_it_assumes(tmp_path, capsys):
+    import supervised_aae
+    args = flags.parse(supervised_aae.arg_parser(), ["--results_dir", str(tmp_path)])
+    old = {k: v for k, v in vars(args).items() if k not in ("prior_std", "pair_discriminator")}
+    path = tmp_path / "Supervised" / "old_run"
+    os.makedirs(path)
+    (path / "run.json").write_text(json.dumps({"model": "Supervised", "args": old}))
+    runs.Run(str(path), "Supervised").adopt_args(args)
+    assert ("does not record --prior_std, --pair_discriminator; assuming --prior_std 1.0 "
+            "--pair_discriminator True") in capsys.readouterr().err
+
+
+def test_the_newest_run_without_its_run_json_is_named_not_a_traceback(tmp_path):
+    saved = tmp_path / "Autoencoder" / "2026-01-01_00-00-00_run" / "Saved_models"
+    os.makedirs(saved)
+    (saved / "autoencoder-1.index").write_bytes(b"")
+    import autoencoder
+    args = flags.parse(autoencoder.arg_parser(), ["--results_dir", str(tmp_path)])
+    with pytest.raises(common.UserError, match="is not a run of Autoencoder"):
+        runs.Run.find(args, "Autoencoder")

@@ -1,6 +1,5 @@
 """--precision: float32 by default; bfloat16 products where the CPU multiplies bfloat16, said in
 one line and run in float32 where it does not; exact resumes within a precision."""
-import glob
 import json
 import os
 import signal

@@ -85,7 +85,7 @@ def test_a_failed_save_keeps_the_previous_checkpoint(tmp_path, mnist_dir):
     import autoencoder
     import tensorflow.compat.v1 as tf
     args = flags.parse(autoencoder_parser(), ["--results_dir", str(tmp_path), "--seed", "0"])
-    run = runs.start(args, "Autoencoder")
+    run = runs.start(args, "Autoencoder", None)
     g = autoencoder.build_graph(args)
     data = mnist.load(mnist_dir, 0)
     with tf.Session() as sess:
@@ -198,7 +198,7 @@ def test_too_little_disk_space_is_reported_before_training(tmp_path, mnist_dir, 
     import autoencoder
     import tensorflow.compat.v1 as tf
     args = flags.parse(autoencoder_parser(), ["--results_dir", str(tmp_path)])
-    run = runs.start(args, "Autoencoder")
+    run = runs.start(args, "Autoencoder", None)
     autoencoder.build_graph(args)
     # weights and two Adam slots of 3.6 million parameters: 43 MB a checkpoint, three must fit
     monkeypatch.setattr(shutil, "disk_usage", lambda path: types.SimpleNamespace(free=10**8))
@@ -267,7 +267,7 @@ def test_tensorflows_start_up_log_is_kept_out_of_the_way_unless_asked_for(tmp_pa
                          check=False)
     # What TensorFlow logged while this test process imported it, less time stamps and process ids.
     messages = [line.split("] ", 1)[-1] for line in common.TENSORFLOW_START_LOG.splitlines()]
-    assert all(message in verbose.stderr for message in messages)
+    assert messages and all(message in verbose.stderr for message in messages)
     assert verbose.stderr.splitlines()[-1] == quiet.stderr.splitlines()[-1]
 
 

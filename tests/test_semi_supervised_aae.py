@@ -1,6 +1,7 @@
 """Part 4: the labelled set, what a run writes, what each phase trains, and that it learns."""
 import json
 import os
+import shutil
 
 import numpy as np
 import pytest
@@ -59,6 +60,17 @@ def test_bad_n_labels_is_refused_in_one_line(tmp_path, mnist_dir):
 
 
 # -- a run from the command line ------------------------------------------------------------------
+
+def test_resume_takes_the_runs_own_labelled_set(trained, tmp_path):
+    """Plain --resume of a --seed 1 --n_labels 200 run: the labels are chosen with the run's flags."""
+    _, run, _ = trained
+    copy = str(shutil.copytree(run, tmp_path / "Semi_Supervised" / os.path.basename(run)))
+    proc = run_script(SCRIPT, "--train", "True", "--resume", copy, "--max_steps", "45",
+                      results_dir=tmp_path)
+    assert f"Resuming {copy}" in proc.stdout
+    # with seed 0's 1,000 labels, the 54,000 unlabelled images would not fit the saved order
+    assert "semi_supervised-45.index" in os.listdir(os.path.join(copy, "Saved_models"))
+
 
 def test_run_folder_layout(trained):
     _, run, proc = trained
