@@ -122,8 +122,8 @@ def main():
     parser.add_argument("--runs", nargs="+", help="read these finished run folders; train nothing")
     # Everything after "--" goes to the script itself.
     argv = sys.argv[1:]
-    extra = argv[argv.index("--") + 1:] if "--" in argv else []
-    args = parser.parse_args(argv[:len(argv) - len(extra) - (1 if "--" in argv else 0)])
+    split = argv.index("--") if "--" in argv else len(argv)
+    args, extra = parser.parse_args(argv[:split]), argv[split + 1:]
     if args.runs:
         runs = args.runs
     else:
