@@ -72,6 +72,7 @@ SCATTER_PRIOR_SAMPLES = 10000
 PARZEN_MIN_Z_DIM = 8
 PARZEN_SAMPLES = 10000
 QUALITY_SAMPLES = 10000  # prior samples the digit judge scores at the end
+JUDGED = f"{QUALITY_SAMPLES} prior samples decoded"  # what they are taken over
 QUALITY_SAMPLES_PER_EPOCH = 1000  # and after each epoch, for TensorBoard's Quality/ section
 
 
@@ -336,7 +337,7 @@ def train(args):
                    **judged, "quality_samples": QUALITY_SAMPLES, "train_seconds": train_seconds}
         run.write_metrics(metrics)
         run.log(f"Done: test reconstruction MSE {mse:.5f}; {describe_match(match)}.\n"
-                f"{describe(judged)}\nDraw the figures with: "
+                f"{judge.describe(judged, JUDGED)}\nDraw the figures with: "
                 f"python {os.path.basename(__file__)} --train False")
 
 
@@ -356,11 +357,6 @@ def quality(sess, g, args, digit_judge, n):
     return digit_judge.score(sess.run(g.generated, feed_dict={g.z_in: samples}))
 
 
-def describe(judged):
-    return (f"Digit judge, {QUALITY_SAMPLES} prior samples decoded: digit-likeness "
-            f"{100 * judged['digit_likeness']:.1f} %")
-
-
 def draw(args):
     """Restore a run and save its figures: the decoded grid, codes against the prior, reconstructions."""
     run = runs.Run.find(args, MODEL, args.run)
@@ -374,7 +370,8 @@ def draw(args):
         print(f"Loaded {run.path} (step {step})")
         _, codes, recon = evaluate(sess, g, data)
         images = latent_grid(sess, g, args.z_dim)
-        print(describe(quality(sess, g, args, judge.load(args.data_dir), QUALITY_SAMPLES)))
+        judged = quality(sess, g, args, judge.load(args.data_dir), QUALITY_SAMPLES)
+        print(judge.describe(judged, JUDGED))
         if args.z_dim >= PARZEN_MIN_Z_DIM:
             samples = sample_prior(np.random.RandomState(args.seed), PARZEN_SAMPLES, args)[0]
             estimate = likelihood.parzen(sess.run(g.generated, feed_dict={g.z_in: samples}),

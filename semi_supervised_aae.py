@@ -5,9 +5,10 @@ the decoder rebuilds the image from both. Two adversaries shape them: a Gaussian
 pushes z towards the prior N(0, I), and a categorical discriminator pushes y towards one-hot
 vectors drawn uniformly, so that the encoder must commit to one of ten clusters and use them all
 equally. The Gaussian discriminator sees z beside the label the encoder chose, against a prior
-sample beside the same label: to pass, z must not tell the digit, so the digit is left to y. Reconstruction then forces those ten clusters to carry what z cannot: the
-digit. A few labelled images (1,000 of the 55,000, 100 of each digit) are enough to tie each
-cluster to its digit name through a cross-entropy loss on y. Each iteration has five phases:
+sample beside the same label: to pass, z must not tell the digit, so the digit is left to y.
+Reconstruction then forces those ten clusters to carry what z cannot: the digit. A few labelled
+images (1,000 of the 55,000, 100 of each digit) are enough to tie each cluster to its digit name
+through a cross-entropy loss on y. Each iteration has five phases:
 
     phase                  trains                      to
     1. reconstruction      encoder and decoder         make decoder([y, z]) look like the input
@@ -86,6 +87,7 @@ LOG_EVERY = 50  # iterations between log lines and TensorBoard summaries
 # enough for the curve, at a fifth of the cost; the final figure in metrics.json uses all 10,000.
 EPOCH_TEST_IMAGES = 2000
 QUALITY_STYLES = 1000  # prior styles the digit judge scores at the end (each as 10 digits)
+JUDGED = f"{QUALITY_STYLES} prior styles x every label"  # what they are taken over
 QUALITY_STYLES_PER_EPOCH = 100  # and after each epoch, for TensorBoard's Quality/ section
 
 
@@ -363,12 +365,6 @@ def quality(sess, g, args, digit_judge, n_styles):
     return digit_judge.score_grid(images) if args.n_labels else digit_judge.score(images)
 
 
-def describe(judged):
-    scores = [f"{name.replace('_', '-').replace('rows-right', 'rows right')} {100 * judged[name]:.1f} %"
-              for name in ("label_following", "rows_right", "digit_likeness") if name in judged]
-    return f"Digit judge, {QUALITY_STYLES} prior styles x every label: {', '.join(scores)}"
-
-
 def summarise_epoch(sess, g, writer, step, data, args, digit_judge):
     """Validation accuracy, test reconstruction error, the judge's scores and the style x digit
     grid, for TensorBoard; returns the accuracy.
@@ -456,7 +452,7 @@ def train(args):
                            cluster_sizes=np.bincount(predicted, minlength=args.n_clusters).tolist())
         run.write_metrics(metrics)
         run.log(f"Done: validation accuracy {metrics['validation_accuracy']:.4f}, test accuracy "
-                f"{metrics['test_accuracy']:.4f}.\n{describe(judged)}\nDraw the figures with: "
+                f"{metrics['test_accuracy']:.4f}.\n{judge.describe(judged, JUDGED)}\nDraw the figures with: "
                 f"python {os.path.basename(__file__)} --train False")
 
 
@@ -476,7 +472,8 @@ def draw(args):
         predicted = sess.run(g.prediction, feed_dict={g.x: data.test.images})
         names = cluster_names(sess, g, data, args)
         grid = style_grid(sess, g, args)
-        print(describe(quality(sess, g, args, judge.load(args.data_dir), QUALITY_STYLES)))
+        judged = quality(sess, g, args, judge.load(args.data_dir), QUALITY_STYLES)
+        print(judge.describe(judged, JUDGED))
 
     digits = data.test.labels.argmax(1)
     guessed = predicted if names is None else names[predicted]

@@ -64,6 +64,7 @@ PRIOR_STD = 1.0  # default of --prior_std: the prior is N(0, prior_std^2 I)
 PAIR_DISCRIMINATOR = True  # default of --pair_discriminator
 BETA1 = 0.5  # default of --beta1, for all three optimisers
 QUALITY_STYLES = 1000  # prior styles the digit judge scores at the end (each as 10 digits)
+JUDGED = f"{QUALITY_STYLES} prior styles x 10 digits"  # what they are taken over
 QUALITY_STYLES_PER_EPOCH = 100  # and after each epoch, for TensorBoard's Quality/ section
 LOG_EVERY = 50  # iterations between log lines and TensorBoard summaries
 # Each epoch's test error, for TensorBoard, is measured on the first EPOCH_TEST_IMAGES test images:
@@ -276,14 +277,8 @@ def train(args):
         run.write_metrics(metrics)
         run.log(f"Done: test reconstruction MSE {mse:.5f}; test codes per dimension: mean "
                 f"{runs.numbers(codes.mean(0))}, std {runs.numbers(codes.std(0))} (the prior's: 0 and "
-                f"{args.prior_std:g}).\n{describe(judged)}\nDraw the figures with: "
+                f"{args.prior_std:g}).\n{judge.describe(judged, JUDGED)}\nDraw the figures with: "
                 f"python {os.path.basename(__file__)} --train False")
-
-
-def describe(judged):
-    return (f"Digit judge, {QUALITY_STYLES} prior styles x 10 digits: label-following "
-            f"{100 * judged['label_following']:.1f} %, rows right {100 * judged['rows_right']:.1f} %, "
-            f"digit-likeness {100 * judged['digit_likeness']:.1f} %")
 
 
 def draw(args):
@@ -304,7 +299,8 @@ def draw(args):
         random_styles = sample_prior(np.random.RandomState(args.seed), N_LABELS, args)
         random_grid = style_grid(sess, g, random_styles)
         transfer_grid = style_grid(sess, g, codes[chosen])
-        print(describe(quality(sess, g, args, judge.load(args.data_dir), QUALITY_STYLES)))
+        judged = quality(sess, g, args, judge.load(args.data_dir), QUALITY_STYLES)
+        print(judge.describe(judged, JUDGED))
 
     fig, ax = plt.subplots(figsize=(8, 8.4))
     ax.imshow(figures.tile(random_grid, N_LABELS, N_LABELS), cmap="gray")

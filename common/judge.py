@@ -137,6 +137,16 @@ def fingerprint():
     return {"version": VERSION, "seed": SEED, "epochs": [list(e) for e in EPOCHS], "mnist": mnist.FILES}
 
 
+FIGURE_NAMES = {"label_following": "label-following", "rows_right": "rows right",
+                "digit_likeness": "digit-likeness"}
+
+
+def describe(scores, what):
+    """The judge's scores (from score() or score_grid()) as one line of a script's output."""
+    return f"Digit judge, {what}: " + ", ".join(
+        f"{FIGURE_NAMES[name]} {100 * value:.1f} %" for name, value in scores.items())
+
+
 def weight_files(folder):
     return {name: os.path.join(folder, f"{PREFIX}{name}") for name in (".index", ".data-00000-of-00001")}
 
