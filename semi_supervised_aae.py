@@ -34,9 +34,10 @@ and again after 22.5 of the 30 epochs. Batches of 100. In training the encoder s
 Gaussian noise (std 0.5) added, and the decoder must rebuild the clean image, and each labelled
 image is moved by up to 2 pixels each time it is used. The original's design, a discriminator of
 z alone and the prior N(0, 5^2 I), is `--pair_discriminator False --prior_std 5 --shift 0`.
-With `--n_labels 0 --n_clusters K` the same networks cluster the images without any label;
-`--labelled_only True` trains the classifier path alone on the labelled images, the baseline
-that shows what the unlabelled images add.
+With `--n_labels 0 --n_clusters K` the same networks cluster the images without any label; there
+the categorical discriminator also sees the mean y of each batch (--cluster_balance), or the
+codes crowd into a few clusters. `--labelled_only True` trains the classifier path alone on the
+labelled images, the baseline that shows what the unlabelled images add.
 """
 import os
 import time
@@ -127,12 +128,21 @@ def discriminator_gauss(z, n_in, reuse=False):
         return dense(dc_2, N_L2, 1, "dc_g_output")
 
 
-def discriminator_cat(y, n_clusters, reuse=False):
-    """Label vector -> one logit: high for random one-hot vectors, low for the encoder's softmax."""
+def discriminator_cat(y, n_in, reuse=False):
+    """Label vector (or a label beside its batch's mean, see beside_batch_mean) -> one logit:
+    high for random one-hot vectors, low for the encoder's softmax."""
     with tf.variable_scope("Discriminator_cat", reuse=reuse):
-        dc_1 = tf.nn.relu(dense(y, n_clusters, N_L1, "dc_c_dense_1"))
+        dc_1 = tf.nn.relu(dense(y, n_in, N_L1, "dc_c_dense_1"))
         dc_2 = tf.nn.relu(dense(dc_1, N_L1, N_L2, "dc_c_dense_2"))
         return dense(dc_2, N_L2, 1, "dc_c_output")
+
+
+def beside_batch_mean(y):
+    """Each row of y followed by the mean of all the rows: what share of its batch each cluster
+    got. A batch of the prior spreads over every cluster; a batch of codes that uses a few of
+    them gives itself away, whatever each code alone looks like."""
+    mean = tf.reduce_mean(y, 0, keepdims=True)
+    return tf.concat([y, tf.tile(mean, [tf.shape(y)[0], 1])], 1)
 
 
 def cross_entropy(logits, target):
@@ -181,8 +191,15 @@ def build_graph(args):
     n_gauss = gauss_real.shape[1]
     d_gauss_real = discriminator_gauss(gauss_real, n_gauss)
     d_gauss_fake = discriminator_gauss(gauss_fake, n_gauss, reuse=True)
-    d_cat_real = discriminator_cat(y_prior, k)
-    d_cat_fake = discriminator_cat(y, k, reuse=True)
+    cat_real, cat_fake = y_prior, y
+    if args.cluster_balance:
+        # Judged one at a time, a code passes by being one-hot, whichever cluster it picks, and
+        # without labels the codes soon crowd into 3 or 4 clusters; the softmax is then too sure
+        # to be moved. Beside its batch's mean, crowding shows before the codes are sure.
+        cat_real, cat_fake = beside_batch_mean(y_prior), beside_batch_mean(y)
+    n_cat = cat_real.shape[1]
+    d_cat_real = discriminator_cat(cat_real, n_cat)
+    d_cat_fake = discriminator_cat(cat_fake, n_cat, reuse=True)
 
     mse = tf.reduce_mean(tf.square(x - reconstruction))
     reconstruction_loss = mse
@@ -556,6 +573,8 @@ def check_flags(args):
     if args.n_labels and args.n_clusters != N_CLASSES:
         raise common.UserError("with labels the clusters are the ten digits: --n_clusters 10, or "
                                "--n_labels 0 to cluster without labels.")
+    if args.cluster_balance is None:  # the default: on to cluster, off with labels
+        args.cluster_balance = not args.n_labels
     if args.labelled_only and not args.n_labels:
         raise common.UserError("--labelled_only trains on the labelled images alone: it needs "
                                "--n_labels above 0.")
@@ -588,6 +607,11 @@ def arg_parser():
                         default=LABELLED_RECONSTRUCTION,
                         help="the reconstruction phase also rebuilds the labelled batch from its "
                              "true one-hot label")
+    parser.add_argument("--cluster_balance", type=flags.boolean, default=None,
+                        help="the categorical discriminator sees each label beside the mean label "
+                             "of its batch, so that codes crowded into a few clusters are caught; "
+                             "if not given, on with --n_labels 0 (without it the codes collapse "
+                             "onto 3 or 4 clusters) and off with labels")
     parser.add_argument("--shift", type=int, choices=range(0, 5), default=SHIFT,
                         help="labelled images are moved by up to this many pixels, at random, "
                              "each time they are used (0: never)")

@@ -22,6 +22,7 @@ SCRIPT = "semi_supervised_aae.py"
 def build(*argv):
     import semi_supervised_aae as ssa
     args = flags.parse(ssa.arg_parser(), list(argv))
+    ssa.check_flags(args)
     return ssa, args, ssa.build_graph(args)
 
 
@@ -35,7 +36,36 @@ def test_without_labels_there_is_no_supervised_phase_and_k_clusters():
     shapes = {v.name: v.shape.as_list() for v in tf.trainable_variables()}
     assert shapes["Encoder/e_label/weights:0"] == [1000, 16]
     assert shapes["Decoder/d_dense_1/weights:0"] == [16 + 10, 1000]
-    assert shapes["Discriminator_cat/dc_c_dense_1/weights:0"] == [16, 1000]
+    # clustering judges each label beside its batch's mean label (--cluster_balance)
+    assert shapes["Discriminator_cat/dc_c_dense_1/weights:0"] == [16 + 16, 1000]
+
+
+@pytest.mark.parametrize("argv, balance, width", [
+    ([], False, 10), (["--cluster_balance", "True"], True, 20),
+    (["--n_labels", "0"], True, 20), (["--n_labels", "0", "--cluster_balance", "False"], False, 10)])
+def test_cluster_balance_is_on_to_cluster_and_doubles_what_the_discriminator_reads(argv, balance,
+                                                                                   width):
+    import tensorflow.compat.v1 as tf
+    ssa, args, g = build(*argv)
+    assert args.cluster_balance is balance
+    shapes = {v.name: v.shape.as_list() for v in tf.trainable_variables()}
+    assert shapes["Discriminator_cat/dc_c_dense_1/weights:0"] == [width, 1000]
+
+
+def test_a_label_beside_its_batch_mean_shows_how_the_batch_spreads():
+    import tensorflow.compat.v1 as tf
+    import semi_supervised_aae as ssa
+    crowded = np.eye(4, dtype=np.float32)[[0, 0, 0, 1]]
+    spread = np.eye(4, dtype=np.float32)[[0, 1, 2, 3]]
+    y = tf.placeholder(tf.float32, [None, 4])
+    with tf.Session() as sess:
+        out = {name: sess.run(ssa.beside_batch_mean(y), {y: batch})
+               for name, batch in (("crowded", crowded), ("spread", spread))}
+    np.testing.assert_array_equal(out["crowded"][:, :4], crowded)  # each label, unchanged
+    np.testing.assert_allclose(out["crowded"][:, 4:], [[0.75, 0.25, 0, 0]] * 4)
+    np.testing.assert_allclose(out["spread"][:, 4:], [[0.25] * 4] * 4)
+    # the first row of each batch is the same one-hot: only its batch's mean tells them apart
+    assert (out["crowded"][0, :4] == out["spread"][0, :4]).all()
 
 
 def test_the_labelled_only_baseline_trains_the_supervised_phase_alone():
