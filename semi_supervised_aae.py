@@ -27,7 +27,8 @@ after each epoch and on the 10,000 test images once, at the end.
 
 Networks: encoder 784 -> 1000 -> 1000 -> z (10, linear) and label logits (10); decoder
 [softmax(label), z] (20) -> 1000 -> 1000 -> 784 sigmoid; each discriminator -> 1000 -> 1000 -> 1,
-the Gaussian one reading [z, one-hot label] (20), the categorical one y (10).
+the Gaussian one reading [z, one-hot label] (20), the categorical one y (10; with
+--cluster_balance, y beside its batch's mean y).
 Each phase has its own Adam (beta1 0.9): learning rate 0.001 for reconstruction and the supervised
 phase, 0.0002 for the two discriminators and the generator; every rate is divided by 10 after 15
 and again after 22.5 of the 30 epochs. Batches of 100. In training the encoder sees its input with
@@ -469,8 +470,8 @@ def train(args):
                            cluster_sizes=np.bincount(predicted, minlength=args.n_clusters).tolist())
         run.write_metrics(metrics)
         run.log(f"Done: validation accuracy {metrics['validation_accuracy']:.4f}, test accuracy "
-                f"{metrics['test_accuracy']:.4f}.\n{judge.describe(judged, JUDGED)}\nDraw the figures with: "
-                f"python {os.path.basename(__file__)} --train False")
+                f"{metrics['test_accuracy']:.4f}.\n{judge.describe(judged, JUDGED)}\n"
+                f"Draw the figures with: python {os.path.basename(__file__)} --train False")
 
 
 def draw(args):
