@@ -170,8 +170,10 @@ def build_graph(args):
     # In training the encoder sees a noisy copy of x (fed here) and the decoder must rebuild the
     # clean x; to measure accuracy the encoder sees x itself.
     x_encoder = tf.placeholder_with_default(x, [None, INPUT_DIM], name="Encoder_input")
-    # Every optimiser's rate is multiplied by this: 1, then 0.1 and 0.01 late in training.
+    # Every optimiser's rate is multiplied by one of these: 1, then 0.1 and 0.01 late in
+    # training; the adversarial phases' may drop at other times (--adversarial_drops).
     decay = tf.placeholder_with_default(1.0, [], name="Learning_rate_decay")
+    adversarial_decay = tf.placeholder_with_default(1.0, [], name="Adversarial_rate_decay")
 
     k = args.n_clusters
     z, logits = encoder(x_encoder, args.z_dim, k)
@@ -219,7 +221,7 @@ def build_graph(args):
     encoder_vars = tf.trainable_variables(scope="Encoder")
     decoder_vars = tf.trainable_variables(scope="Decoder")
 
-    def adam(loss, var_list, rate):
+    def adam(loss, var_list, rate, decay=decay):
         return tf.train.AdamOptimizer(rate * decay, beta1=args.beta1).minimize(
             loss, var_list=var_list)
 
@@ -232,10 +234,13 @@ def build_graph(args):
     train_ops = {
         "reconstruction": lambda: adam(reconstruction_loss, encoder_vars + decoder_vars, rate),
         "discriminator_gauss": lambda: adam(
-            d_gauss_loss, tf.trainable_variables(scope="Discriminator_gauss"), adversarial_rate),
+            d_gauss_loss, tf.trainable_variables(scope="Discriminator_gauss"), adversarial_rate,
+            adversarial_decay),
         "discriminator_cat": lambda: adam(
-            d_cat_loss, tf.trainable_variables(scope="Discriminator_cat"), adversarial_rate),
-        "generator": lambda: adam(generator_loss, encoder_vars, adversarial_rate),
+            d_cat_loss, tf.trainable_variables(scope="Discriminator_cat"), adversarial_rate,
+            adversarial_decay),
+        "generator": lambda: adam(generator_loss, encoder_vars, adversarial_rate,
+                                  adversarial_decay),
         "supervised": lambda: adam(supervised_loss, encoder_vars, rate),
     }
     train_ops = {name: make() for name, make in train_ops.items() if name in trained}
@@ -256,7 +261,7 @@ def build_graph(args):
     return types.SimpleNamespace(
         x=x, x_encoder=x_encoder, x_labelled=x_labelled, x_labelled_encoder=x_labelled_encoder,
         y_labelled=y_labelled, z_prior=z_prior,
-        y_prior=y_prior, decay=decay, z_in=z_in, y_in=y_in, z=z,
+        y_prior=y_prior, decay=decay, adversarial_decay=adversarial_decay, z_in=z_in, y_in=y_in, z=z,
         prediction=tf.argmax(logits, 1), probabilities=y, generated=generated, mse=mse,
         losses=losses, train_ops=train_ops, phases=phases, summaries=tf.summary.merge_all(),
         saver=tf.train.Saver(max_to_keep=2))
@@ -268,10 +273,10 @@ def sample_prior(rng, n, args):
             np.eye(args.n_clusters, dtype=np.float32)[rng.randint(0, args.n_clusters, n)])
 
 
-def learning_rate_decay(args, epoch):
-    """What every learning rate is multiplied by: 0.1 for each of LR_DROPS (fractions of
-    --epochs) passed."""
-    return 0.1 ** sum(epoch >= f * args.epochs for f in LR_DROPS)
+def learning_rate_decay(args, epoch, drops=LR_DROPS):
+    """What a learning rate is multiplied by: 0.1 for each of drops (fractions of --epochs)
+    passed."""
+    return 0.1 ** sum(epoch >= f * args.epochs for f in drops)
 
 
 def next_feed(g, unlabelled, labelled, rng, args, epoch=0):
@@ -288,7 +293,8 @@ def next_feed(g, unlabelled, labelled, rng, args, epoch=0):
             x_labelled = shift_images(x_labelled, args.shift, rng)
     z_prior, y_prior = sample_prior(rng, args.batch_size, args)
     feed = {g.x: x, g.x_encoder: noisy(x, rng, args), g.z_prior: z_prior, g.y_prior: y_prior,
-            g.decay: learning_rate_decay(args, epoch)}
+            g.decay: learning_rate_decay(args, epoch),
+            g.adversarial_decay: learning_rate_decay(args, epoch, args.adversarial_drops)}
     if labelled is not None:
         feed.update({g.x_labelled: x_labelled, g.x_labelled_encoder: noisy(x_labelled, rng, args),
                      g.y_labelled: y_labelled})
@@ -446,7 +452,7 @@ def train(args):
                         f"{validation:.4f}, " + ", ".join(
                             f"{name} {losses[name]:.4f}" for name in ("reconstruction", "supervised")
                             if name in losses) + f", learning rates x{feed[g.decay]:g} "
-                        f"({run.epoch_time()})")
+                        f"(adversarial x{feed[g.adversarial_decay]:g}) ({run.epoch_time()})")
         if step % steps_per_epoch:  # stopped mid-epoch (--max_steps or Ctrl-C): keep that too
             summarise_epoch(sess, g, writer, step, data, args, digit_judge)
             run.save(sess, g.saver, step, **random_sources)
@@ -596,6 +602,10 @@ def arg_parser():
                         default=ADVERSARIAL_LEARNING_RATE,
                         help="Adam's learning rate for the two discriminators and the generator "
                              "(--learning_rate drives reconstruction and the supervised phase)")
+    parser.add_argument("--adversarial_drops", type=flags.fraction, nargs="*",
+                        default=list(LR_DROPS), metavar="FRACTION",
+                        help="fractions of --epochs after which the adversarial rate is divided by "
+                             "10 (the other rates: after %s)" % ", ".join(map(str, LR_DROPS)))
     parser.add_argument("--input_noise", type=flags.non_negative, default=INPUT_NOISE,
                         help="std of the Gaussian noise added to the encoder's input in training "
                              "(0: none, as in the original)")

@@ -32,6 +32,7 @@ def positive(kind):
 
 
 non_negative = number(float, lambda v: v >= 0, "must be 0 or more")
+fraction = number(float, lambda v: 0 <= v <= 1, "must be in [0, 1]")
 beta = number(float, lambda v: 0 <= v < 1, "must be in [0, 1)")
 
 

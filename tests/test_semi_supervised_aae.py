@@ -1,4 +1,5 @@
 """Part 4: the labelled set, what a run writes, what each phase trains, and that it learns."""
+import argparse
 import json
 import os
 import shutil
@@ -176,6 +177,25 @@ def test_each_phase_changes_only_its_own_networks(model, data, phase):
                   for b, a in zip(before[scope], after[scope]))
     rate = args.adversarial_learning_rate if phase in ADVERSARIAL else args.learning_rate
     assert largest == pytest.approx(rate, rel=1e-2)
+
+
+@pytest.mark.parametrize("phase, drops", [("generator", 1), ("discriminator_gauss", 1),
+                                          ("supervised", 0), ("reconstruction", 0)])
+def test_adversarial_drops_move_the_adversarial_rates_alone(model, data, phase, drops):
+    ssa, args, g, tf = model
+    # epoch 13 of 30: past --adversarial_drops 0.4 (epoch 12), before the others' drop (epoch 15)
+    args = argparse.Namespace(**{**vars(args), "epochs": 30, "adversarial_drops": [0.4, 0.75]})
+    labelled, unlabelled = mnist.split_labelled(data.train, 1000, args.seed)
+    feed = ssa.next_feed(g, unlabelled, labelled, np.random.RandomState(0), args, epoch=13)
+    assert (feed[g.decay], feed[g.adversarial_decay]) == (1, pytest.approx(0.1))
+    variables = tf.trainable_variables()
+    with tf.Session() as sess:
+        sess.run(tf.global_variables_initializer())
+        before = sess.run(variables)
+        sess.run(g.train_ops[phase], feed_dict=feed)
+        largest = max(np.abs(a - b).max() for b, a in zip(before, sess.run(variables)))
+    rate = args.adversarial_learning_rate if phase in ADVERSARIAL else args.learning_rate
+    assert largest == pytest.approx(rate * 0.1 ** drops, rel=1e-2)
 
 
 def test_a_short_training_classifies_well_above_chance(model, data):

@@ -133,3 +133,19 @@ def test_the_gaussian_discriminator_sees_z_or_z_with_a_label(mode, width):
     build("--pair_discriminator", mode)
     shapes = {v.name: v.shape.as_list() for v in tf.trainable_variables()}
     assert shapes["Discriminator_gauss/dc_g_dense_1/weights:0"] == [width, 1000]
+
+
+# -- when the adversarial rate drops -------------------------------------------------------------
+
+def test_adversarial_drops_default_to_the_others_and_take_fractions_only(capsys):
+    import semi_supervised_aae as ssa
+    parse = lambda *argv: flags.parse(ssa.arg_parser(), list(argv))
+    assert parse().adversarial_drops == list(ssa.LR_DROPS)
+    args = parse("--adversarial_drops", "0.4", "0.75", "--epochs", "30")
+    assert [ssa.learning_rate_decay(args, e, args.adversarial_drops) for e in (11, 12, 22, 23)] == \
+        pytest.approx([1, 0.1, 0.1, 0.01])
+    never = parse("--adversarial_drops")  # no fraction: the adversarial rate never drops
+    assert never.adversarial_drops == [] and ssa.learning_rate_decay(never, 999, []) == 1
+    with pytest.raises(SystemExit):
+        parse("--adversarial_drops", "1.5")
+    assert "must be in [0, 1], got '1.5'" in capsys.readouterr().err
