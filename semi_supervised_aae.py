@@ -31,7 +31,9 @@ the Gaussian one reading [z, one-hot label] (20), the categorical one y (10; wit
 --cluster_balance, y beside its batch's mean y).
 Each phase has its own Adam (beta1 0.9): learning rate 0.001 for reconstruction and the supervised
 phase, 0.0002 for the two discriminators and the generator; every rate is divided by 10 after 15
-and again after 22.5 of the 30 epochs. Batches of 100. In training the encoder sees its input with
+and again after 22.5 of the 30 epochs (`--adversarial_drops` moves the adversarial phases' drops:
+how strong the adversaries are beside the other phases decides how well the generator obeys its
+label). Batches of 100. In training the encoder sees its input with
 Gaussian noise (std 0.5) added, and the decoder must rebuild the clean image, and each labelled
 image is moved by up to 2 pixels each time it is used. The original's design, a discriminator of
 z alone and the prior N(0, 5^2 I), is `--pair_discriminator False --prior_std 5 --shift 0`.
