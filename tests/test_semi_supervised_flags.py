@@ -137,10 +137,10 @@ def test_the_gaussian_discriminator_sees_z_or_z_with_a_label(mode, width):
 
 # -- when the adversarial rate drops -------------------------------------------------------------
 
-def test_adversarial_drops_default_to_the_others_and_take_fractions_only(capsys):
+def test_adversarial_drops_take_fractions_only(capsys):
     import semi_supervised_aae as ssa
     parse = lambda *argv: flags.parse(ssa.arg_parser(), list(argv))
-    assert parse().adversarial_drops == list(ssa.LR_DROPS)
+    assert parse().adversarial_drops == list(ssa.ADVERSARIAL_DROPS)
     args = parse("--adversarial_drops", "0.4", "0.75", "--epochs", "30")
     assert [ssa.learning_rate_decay(args, e, args.adversarial_drops) for e in (11, 12, 22, 23)] == \
         pytest.approx([1, 0.1, 0.1, 0.01])
