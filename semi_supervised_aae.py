@@ -89,8 +89,10 @@ LABELLED_RECONSTRUCTION = False  # default of --labelled_reconstruction
 # validation (median) against 98.24 % with a fifth of the rate divided with the others, at the
 # same label-following (93 %; README, part 4).
 ADVERSARIAL_LEARNING_RATE = 0.0001  # default of --adversarial_learning_rate
-LR_DROPS = (0.5, 0.75)  # fractions of --epochs after which every learning rate is divided by 10
-ADVERSARIAL_DROPS = (0.65, 0.75)  # default of --adversarial_drops: the same for the adversaries
+# Fractions of --epochs after which a learning rate is divided by 10: reconstruction's and the
+# supervised phase's (LR_DROPS), and the adversaries' (default of --adversarial_drops).
+LR_DROPS = (0.5, 0.75)
+ADVERSARIAL_DROPS = (0.65, 0.75)
 LOG_EVERY = 50  # iterations between log lines and TensorBoard summaries
 # Each epoch's test error, for TensorBoard, is measured on the first EPOCH_TEST_IMAGES test images:
 # enough for the curve, at a fifth of the cost; the final figure in metrics.json uses all 10,000.
@@ -267,8 +269,8 @@ def build_graph(args):
                      max_outputs=10)
     return types.SimpleNamespace(
         x=x, x_encoder=x_encoder, x_labelled=x_labelled, x_labelled_encoder=x_labelled_encoder,
-        y_labelled=y_labelled, z_prior=z_prior,
-        y_prior=y_prior, decay=decay, adversarial_decay=adversarial_decay, z_in=z_in, y_in=y_in, z=z,
+        y_labelled=y_labelled, z_prior=z_prior, y_prior=y_prior,
+        decay=decay, adversarial_decay=adversarial_decay, z_in=z_in, y_in=y_in, z=z,
         prediction=tf.argmax(logits, 1), probabilities=y, generated=generated, mse=mse,
         losses=losses, train_ops=train_ops, phases=phases, summaries=tf.summary.merge_all(),
         saver=tf.train.Saver(max_to_keep=2))
