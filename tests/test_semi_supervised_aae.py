@@ -156,27 +156,37 @@ TRAINS = {"reconstruction": {"Encoder", "Decoder"}, "discriminator_gauss": {"Dis
 ADVERSARIAL = {"discriminator_gauss", "discriminator_cat", "generator"}
 
 
-@pytest.mark.parametrize("phase", TRAINS)
-def test_each_phase_changes_only_its_own_networks(model, data, phase):
-    ssa, args, g, tf = model
-    labelled, unlabelled = mnist.split_labelled(data.train, 1000, args.seed)
-    feed = ssa.next_feed(g, unlabelled, labelled, np.random.RandomState(0), args)
+def first_step(tf, g, phase, feed):
+    """Each network's variables before and after one step of `phase` from a fresh start."""
     variables = {scope: tf.trainable_variables(scope=scope) for scope in SCOPES}
     assert sum(len(v) for v in variables.values()) == len(tf.trainable_variables())
     with tf.Session() as sess:
         sess.run(tf.global_variables_initializer())
         before = sess.run(variables)
         sess.run(g.train_ops[phase], feed_dict=feed)
-        after = sess.run(variables)
+        return before, sess.run(variables)
+
+
+def largest_move(before, after, scopes=SCOPES):
+    # Adam's first step moves each weight by its learning rate times the sign of the gradient
+    # (or less, where the gradient is near 0): the largest move is the phase's rate.
+    return max(np.abs(a - b).max() for scope in scopes for b, a in zip(before[scope], after[scope]))
+
+
+def phase_rate(args, phase):
+    return args.adversarial_learning_rate if phase in ADVERSARIAL else args.learning_rate
+
+
+@pytest.mark.parametrize("phase", TRAINS)
+def test_each_phase_changes_only_its_own_networks(model, data, phase):
+    ssa, args, g, tf = model
+    labelled, unlabelled = mnist.split_labelled(data.train, 1000, args.seed)
+    feed = ssa.next_feed(g, unlabelled, labelled, np.random.RandomState(0), args)
+    before, after = first_step(tf, g, phase, feed)
     changed = {scope for scope in SCOPES
                if any(not np.array_equal(b, a) for b, a in zip(before[scope], after[scope]))}
     assert changed == TRAINS[phase]
-    # Adam's first step moves each weight by its learning rate times the sign of the gradient
-    # (or less, where the gradient is near 0): the largest move is the phase's rate.
-    largest = max(np.abs(a - b).max() for scope in changed
-                  for b, a in zip(before[scope], after[scope]))
-    rate = args.adversarial_learning_rate if phase in ADVERSARIAL else args.learning_rate
-    assert largest == pytest.approx(rate, rel=1e-2)
+    assert largest_move(before, after, changed) == pytest.approx(phase_rate(args, phase), rel=1e-2)
 
 
 @pytest.mark.parametrize("phase, drops", [("generator", 1), ("discriminator_gauss", 1),
@@ -188,14 +198,8 @@ def test_adversarial_drops_move_the_adversarial_rates_alone(model, data, phase, 
     labelled, unlabelled = mnist.split_labelled(data.train, 1000, args.seed)
     feed = ssa.next_feed(g, unlabelled, labelled, np.random.RandomState(0), args, epoch=13)
     assert (feed[g.decay], feed[g.adversarial_decay]) == (1, pytest.approx(0.1))
-    variables = tf.trainable_variables()
-    with tf.Session() as sess:
-        sess.run(tf.global_variables_initializer())
-        before = sess.run(variables)
-        sess.run(g.train_ops[phase], feed_dict=feed)
-        largest = max(np.abs(a - b).max() for b, a in zip(before, sess.run(variables)))
-    rate = args.adversarial_learning_rate if phase in ADVERSARIAL else args.learning_rate
-    assert largest == pytest.approx(rate * 0.1 ** drops, rel=1e-2)
+    largest = largest_move(*first_step(tf, g, phase, feed))
+    assert largest == pytest.approx(phase_rate(args, phase) * 0.1 ** drops, rel=1e-2)
 
 
 def test_a_short_training_classifies_well_above_chance(model, data):
