@@ -79,6 +79,7 @@ PRIOR_STD = 1.0  # default of --prior_std: the Gaussian prior of z is N(0, prior
 # Rebuilding the labelled batch from its true label raised label-following further but cost
 # accuracy (seed 0: 98.1 against 98.3 % on validation), so it stays an option.
 LABELLED_RECONSTRUCTION = False  # default of --labelled_reconstruction
+SUPERVISED_DROPOUT = 0.0  # default of --supervised_dropout
 # At the full rate, the generator's steps on the shared encoder are as large as those of
 # reconstruction and of the labels, and early on the discriminators win by far (generator loss
 # 8-10): the codes are pushed to their priors before the labels have given y its meaning.
@@ -111,14 +112,29 @@ def dense(x, n_in, n_out, name):
         return tf.add(tf.matmul(x, weights), bias, name="matmul")
 
 
-def encoder(x, z_dim, n_clusters, reuse=False):
-    """Image (784) -> (style z, label logits): one trunk, two linear heads."""
+def encoder(x, z_dim, n_clusters, reuse=False, dropout=None):
+    """Image (784) -> (style z, label logits): one trunk, two linear heads. dropout, a pair
+    (rate, seed), drops hidden units of the trunk (see drop_units)."""
     with tf.variable_scope("Encoder", reuse=reuse):
-        e_1 = tf.nn.relu(dense(x, INPUT_DIM, N_L1, "e_dense_1"))
-        e_2 = tf.nn.relu(dense(e_1, N_L1, N_L2, "e_dense_2"))
+        e_1 = drop_units(tf.nn.relu(dense(x, INPUT_DIM, N_L1, "e_dense_1")), dropout, 1)
+        e_2 = drop_units(tf.nn.relu(dense(e_1, N_L1, N_L2, "e_dense_2")), dropout, 2)
         z = dense(e_2, N_L2, z_dim, "e_latent_variable")
         logits = dense(e_2, N_L2, n_clusters, "e_label")
         return z, logits
+
+
+def drop_units(hidden, dropout, layer):
+    """Dropout: each unit zeroed with probability rate, the others scaled by 1 / (1 - rate).
+
+    The mask comes from a seed fed with each batch (stateless random numbers), not from
+    TensorFlow's own random state, which a checkpoint does not keep: a resumed run drops the
+    same units as an uninterrupted one.
+    """
+    if dropout is None:
+        return hidden
+    rate, seed = dropout
+    keep = tf.random.stateless_uniform(tf.shape(hidden), seed=seed + [0, layer]) >= rate
+    return tf.where(keep, hidden / (1.0 - rate), tf.zeros_like(hidden))
 
 
 def decoder(y, z, z_dim, n_clusters, reuse=False):
@@ -188,7 +204,11 @@ def build_graph(args):
     z, logits = encoder(x_encoder, args.z_dim, k)
     y = tf.nn.softmax(logits)
     reconstruction = decoder(y, z, args.z_dim, k)
-    z_labelled, labelled_logits = encoder(x_labelled_encoder, args.z_dim, k, reuse=True)
+    # The labelled path serves training alone, so it may drop units (--supervised_dropout).
+    dropout_seed = tf.placeholder_with_default(tf.zeros([2], tf.int64), [2], name="Dropout_seed")
+    dropout = (args.supervised_dropout, dropout_seed) if args.supervised_dropout else None
+    z_labelled, labelled_logits = encoder(x_labelled_encoder, args.z_dim, k, reuse=True,
+                                          dropout=dropout)
     generated = decoder(y_in, z_in, args.z_dim, k, reuse=True)
 
     if args.pair_discriminator:
@@ -269,7 +289,7 @@ def build_graph(args):
                      max_outputs=10)
     return types.SimpleNamespace(
         x=x, x_encoder=x_encoder, x_labelled=x_labelled, x_labelled_encoder=x_labelled_encoder,
-        y_labelled=y_labelled, z_prior=z_prior, y_prior=y_prior,
+        y_labelled=y_labelled, dropout_seed=dropout_seed, z_prior=z_prior, y_prior=y_prior,
         decay=decay, adversarial_decay=adversarial_decay, z_in=z_in, y_in=y_in, z=z,
         prediction=tf.argmax(logits, 1), probabilities=y, generated=generated, mse=mse,
         losses=losses, train_ops=train_ops, phases=phases, summaries=tf.summary.merge_all(),
@@ -307,6 +327,8 @@ def next_feed(g, unlabelled, labelled, rng, args, epoch=0):
     if labelled is not None:
         feed.update({g.x_labelled: x_labelled, g.x_labelled_encoder: noisy(x_labelled, rng, args),
                      g.y_labelled: y_labelled})
+        if args.supervised_dropout:
+            feed[g.dropout_seed] = rng.randint(0, 2 ** 31 - 1, 2)
     return feed
 
 
@@ -632,6 +654,9 @@ def arg_parser():
                              "of its batch, so that codes crowded into a few clusters are caught; "
                              "if not given, on with --n_labels 0 (without it the codes collapse "
                              "onto 3 or 4 clusters) and off with labels")
+    parser.add_argument("--supervised_dropout", type=flags.beta, default=SUPERVISED_DROPOUT,
+                        help="in the supervised phase, each hidden unit of the encoder is dropped "
+                             "with this probability (0: none)")
     parser.add_argument("--shift", type=int, choices=range(0, 5), default=SHIFT,
                         help="labelled images are moved by up to this many pixels, at random, "
                              "each time they are used (0: never)")

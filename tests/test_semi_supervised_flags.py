@@ -1,5 +1,5 @@
-"""Part 4's flags: clustering without labels, the labelled-only baseline, shifted labelled images
-and the pair discriminator.
+"""Part 4's flags: clustering without labels, the labelled-only baseline, shifted labelled images,
+the pair discriminator and dropout in the supervised phase.
 
 Kept apart from test_semi_supervised_aae.py, whose module-wide graph would stop these tests from
 building graphs of their own.
@@ -10,7 +10,7 @@ import os
 import numpy as np
 import pytest
 
-from common import flags
+from common import flags, mnist
 from conftest import png_size, run_script, train_run
 
 MODEL = "Semi_Supervised"
@@ -18,6 +18,11 @@ SCRIPT = "semi_supervised_aae.py"
 
 
 # -- clustering without labels, and the labelled-only baseline --------------------------------------
+
+@pytest.fixture(scope="module")
+def data(mnist_dir):
+    return mnist.load(mnist_dir, seed=0)
+
 
 def build(*argv):
     import semi_supervised_aae as ssa
@@ -149,3 +154,56 @@ def test_adversarial_drops_take_fractions_only(capsys):
     with pytest.raises(SystemExit):
         parse("--adversarial_drops", "1.5")
     assert "must be in [0, 1], got '1.5'" in capsys.readouterr().err
+
+
+# -- dropout in the supervised phase (--supervised_dropout) ---------------------------------------
+
+def test_dropout_zeroes_units_at_its_rate_and_scales_the_rest_from_its_seed_alone():
+    import tensorflow.compat.v1 as tf
+    import semi_supervised_aae as ssa
+    seed = tf.placeholder(tf.int64, [2])
+    dropped = ssa.drop_units(tf.ones([200, 1000]), (0.3, seed), layer=1)
+    with tf.Session() as sess:
+        first, again, other = (sess.run(dropped, {seed: s}) for s in ([1, 2], [1, 2], [3, 4]))
+    assert np.mean(first == 0) == pytest.approx(0.3, abs=0.01)
+    np.testing.assert_allclose(first[first != 0], 1 / 0.7, rtol=1e-6)
+    np.testing.assert_array_equal(first, again)  # the fed seed decides the mask: resumable
+    assert np.mean(first != other) > 0.3
+
+
+def test_supervised_dropout_acts_on_the_labelled_path_alone(data):
+    import tensorflow.compat.v1 as tf
+    ssa, args, g = build("--supervised_dropout", "0.5", "--seed", "0")
+    labelled, unlabelled = mnist.split_labelled(data.train, 1000, args.seed)
+    feed = ssa.next_feed(g, unlabelled, labelled, np.random.RandomState(0), args)
+    assert g.dropout_seed in feed
+    with tf.Session() as sess:
+        sess.run(tf.global_variables_initializer())
+        runs = [sess.run([g.losses["supervised"], g.prediction],
+                         {**feed, g.dropout_seed: s, g.x: data.validation.images[:500]})
+                for s in ([1, 2], [1, 2], [3, 4])]
+    assert runs[0][0] == runs[1][0] != runs[2][0]  # the labelled path drops units by its seed
+    np.testing.assert_array_equal(runs[0][1], runs[2][1])  # what accuracy reads does not
+
+
+def test_without_supervised_dropout_the_graph_and_the_random_draws_are_unchanged(data):
+    import tensorflow.compat.v1 as tf
+    ssa, args, g = build("--seed", "0")
+    assert args.supervised_dropout == 0
+    assert not [op for op in tf.get_default_graph().get_operations() if "Stateless" in op.type]
+    labelled, unlabelled = mnist.split_labelled(data.train, 1000, args.seed)
+    assert g.dropout_seed not in ssa.next_feed(g, unlabelled, labelled, np.random.RandomState(0),
+                                               args)
+
+
+def test_a_short_run_with_supervised_dropout_classifies_well_above_chance(data):
+    import tensorflow.compat.v1 as tf
+    ssa, args, g = build("--supervised_dropout", "0.5", "--seed", "0")
+    labelled, unlabelled = mnist.split_labelled(data.train, 1000, args.seed)
+    rng = np.random.RandomState(args.seed)
+    with tf.Session() as sess:
+        sess.run(tf.global_variables_initializer())
+        for _ in range(150):
+            ssa.train_step(sess, g, ssa.next_feed(g, unlabelled, labelled, rng, args))
+        trained = ssa.accuracy(sess, g, data.validation)
+    assert trained > 0.8, trained
