@@ -41,8 +41,9 @@ With `--n_labels 0 --n_clusters K` the same networks cluster the images without 
 the categorical discriminator also sees the mean y of each batch (--cluster_balance), or the
 codes crowd into a few clusters, and the clusters came nearest to digits with the adversarial
 rate never divided (`--adversarial_drops` with no fraction) and 20 epochs: adversaries that stay
-strong beside reconstruction push the digit out of z and into the clusters (README). `--labelled_only True` trains the classifier path alone on the
-labelled images, the baseline that shows what the unlabelled images add.
+strong beside reconstruction push the digit out of z and into the clusters (README).
+`--labelled_only True` trains the classifier path alone on the labelled images, the baseline
+that shows what the unlabelled images add.
 """
 import os
 import time
