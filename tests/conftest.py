@@ -73,3 +73,10 @@ def mnist_dir():
     except UserError as e:
         pytest.fail(str(e), pytrace=False)
     return DATA_DIR
+
+
+@pytest.fixture(scope="module")
+def data(mnist_dir):
+    """MNIST split with seed 0, loaded afresh for each test module (its batches keep state)."""
+    from common import mnist
+    return mnist.load(mnist_dir, seed=0)

@@ -11,11 +11,6 @@ from common import UserError, judge, mnist
 
 
 @pytest.fixture(scope="module")
-def data(mnist_dir):
-    return mnist.load(mnist_dir, seed=0)
-
-
-@pytest.fixture(scope="module")
 def digit_judge(mnist_dir):
     """The project's judge, from the cache in Data/judge (trained there the first time)."""
     return judge.load(mnist_dir)

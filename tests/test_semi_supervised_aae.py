@@ -16,11 +16,6 @@ SCRIPT = "semi_supervised_aae.py"
 
 
 @pytest.fixture(scope="module")
-def data(mnist_dir):
-    return mnist.load(mnist_dir, seed=0)
-
-
-@pytest.fixture(scope="module")
 def trained(tmp_path_factory, mnist_dir):
     """A 40-iteration run of 200 labels: too short to learn much, long enough to write everything."""
     return train_run(tmp_path_factory, SCRIPT, MODEL,

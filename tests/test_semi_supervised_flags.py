@@ -19,11 +19,6 @@ SCRIPT = "semi_supervised_aae.py"
 
 # -- clustering without labels, and the labelled-only baseline --------------------------------------
 
-@pytest.fixture(scope="module")
-def data(mnist_dir):
-    return mnist.load(mnist_dir, seed=0)
-
-
 def build(*argv):
     import semi_supervised_aae as ssa
     args = flags.parse(ssa.arg_parser(), list(argv))
