@@ -314,9 +314,22 @@ def learning_rate_decay(args, epoch, drops=LR_DROPS):
     return 0.1 ** sum(epoch >= f * args.epochs for f in drops)
 
 
-def next_feed(g, unlabelled, labelled, rng, args, epoch=0):
+def rate_decays(args, progress):
+    """What the learning rates are multiplied by after progress epochs (a float): those of
+    reconstruction and the supervised phase, and the adversarial phases'."""
+    epoch = int(progress)
+    adversarial = learning_rate_decay(args, epoch, args.adversarial_drops)
+    if args.decay == "steps":
+        return learning_rate_decay(args, epoch), adversarial
+    # --decay cosine: half a cosine wave, from 1 at the start to 0 at the end, each iteration a
+    # little lower; the adversaries never learn faster than the other phases.
+    others = 0.5 * (1.0 + np.cos(np.pi * progress / args.epochs))
+    return others, min(adversarial, others * args.learning_rate / args.adversarial_learning_rate)
+
+
+def next_feed(g, unlabelled, labelled, rng, args, progress=0.0):
     """The feed of one iteration: unlabelled images, prior samples, a labelled batch (unless
-    labelled is None: clustering), the learning-rate decay.
+    labelled is None: clustering), the learning-rate decays after progress epochs.
 
     The shifts and the input noise come from rng, like the prior samples, so a resumed run
     draws the same.
@@ -327,9 +340,9 @@ def next_feed(g, unlabelled, labelled, rng, args, epoch=0):
         if args.shift:
             x_labelled = shift_images(x_labelled, args.shift, rng)
     z_prior, y_prior = sample_prior(rng, args.batch_size, args)
+    decay, adversarial_decay = rate_decays(args, progress)
     feed = {g.x: x, g.x_encoder: noisy(x, rng, args), g.z_prior: z_prior, g.y_prior: y_prior,
-            g.decay: learning_rate_decay(args, epoch),
-            g.adversarial_decay: learning_rate_decay(args, epoch, args.adversarial_drops)}
+            g.decay: decay, g.adversarial_decay: adversarial_decay}
     if labelled is not None:
         feed.update({g.x_labelled: x_labelled, g.x_labelled_encoder: noisy(x_labelled, rng, args),
                      g.y_labelled: y_labelled})
@@ -472,7 +485,7 @@ def train(args):
                     f"training images; {steps_per_epoch} iterations an epoch")
         step, losses, started = start, {}, time.time()
         for step in run.steps(start, args, steps_per_epoch):
-            feed = next_feed(g, unlabelled, labelled, rng, args, step // steps_per_epoch)
+            feed = next_feed(g, unlabelled, labelled, rng, args, step / steps_per_epoch)
             losses = train_step(sess, g, feed)
             run.check_finite(step, **losses)
             with run.outside_training():
@@ -643,6 +656,12 @@ def arg_parser():
                         default=list(ADVERSARIAL_DROPS), metavar="FRACTION",
                         help="fractions of --epochs after which the adversarial rate is divided by "
                              "10 (the other rates: after %s)" % ", ".join(map(str, LR_DROPS)))
+    parser.add_argument("--decay", choices=("steps", "cosine"), default="steps",
+                        help="steps: every rate divided by 10 at fixed fractions of --epochs (see "
+                             "--adversarial_drops); cosine: reconstruction's and the supervised "
+                             "phase's fall along half a cosine to 0 at the end, and the "
+                             "adversarial rate (still divided at --adversarial_drops) is held to "
+                             "at most theirs")
     parser.add_argument("--input_noise", type=flags.non_negative, default=INPUT_NOISE,
                         help="std of the Gaussian noise added to the encoder's input in training "
                              "(0: none, as in the original)")

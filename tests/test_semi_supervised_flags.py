@@ -1,5 +1,5 @@
 """Part 4's flags: clustering without labels, the labelled-only baseline, shifted labelled images,
-the pair discriminator and dropout in the supervised phase.
+the pair discriminator, dropout in the supervised phase and the cosine decay of the rates.
 
 Kept apart from test_semi_supervised_aae.py, whose module-wide graph would stop these tests from
 building graphs of their own.
@@ -149,6 +149,32 @@ def test_adversarial_drops_take_fractions_only(capsys):
     with pytest.raises(SystemExit):
         parse("--adversarial_drops", "1.5")
     assert "must be in [0, 1], got '1.5'" in capsys.readouterr().err
+
+
+def test_cosine_decay_falls_smoothly_and_holds_the_adversaries_to_the_others_rate():
+    import semi_supervised_aae as ssa
+    parse = lambda *argv: flags.parse(ssa.arg_parser(), list(argv))
+    steps = parse("--epochs", "30")
+    assert steps.decay == "steps"  # the default keeps the divisions by 10
+    assert np.allclose([ssa.rate_decays(steps, p) for p in (14.9, 15.0, 19.9, 20.0, 23.0)],
+                       [(1, 1), (0.1, 1), (0.1, 1), (0.1, 0.1), (0.01, 0.01)])
+
+    args = parse("--epochs", "30", "--decay", "cosine", "--adversarial_drops")
+    progress = np.linspace(0, 30, 3001)
+    others, adversarial = np.array([ssa.rate_decays(args, p) for p in progress]).T
+    assert others[0] == 1 and others[1500] == pytest.approx(0.5) and others[-1] == pytest.approx(0)
+    assert np.all(np.diff(others) < 0)  # a little lower at every step, no jumps
+    assert np.all(np.diff(others) > -0.002)
+    # The adversaries keep 0.0001 until the others' rate (0.001 x cosine) falls to it, near
+    # epoch 23.9, and follow it from there.
+    adversarial_rate = adversarial * args.adversarial_learning_rate
+    assert np.all(adversarial_rate <= others * args.learning_rate + 1e-12)
+    assert np.all(adversarial[progress < 23.8] == 1) and np.all(adversarial[progress > 24] < 1)
+    # --adversarial_drops still divides the adversarial rate
+    dropped = parse("--epochs", "30", "--decay", "cosine", "--adversarial_drops", "0.5")
+    assert ssa.rate_decays(dropped, 14.9)[1] == 1 and ssa.rate_decays(dropped, 15.0)[1] == 0.1
+    with pytest.raises(SystemExit):
+        parse("--decay", "linear")
 
 
 # -- dropout in the supervised phase (--supervised_dropout) ---------------------------------------
