@@ -328,14 +328,10 @@ def train(args):
         mse, codes, _ = evaluate(sess, g, data)
         match = posterior_match(codes, data.test.labels.argmax(1), args)
         judged = quality(sess, g, args, digit_judge, QUALITY_SAMPLES)
-        metrics = {"steps": step, "epochs": round(step / steps_per_epoch, 3),
-                   "precision": precision.effective(args.precision),
-                   "seconds_outside_training": round(run.seconds_outside_training, 1),
-                   "epoch_seconds": run.epoch_seconds,
-                   **{f"train_{name}_loss": float(value) for name, value in losses.items()},
+        metrics = {**{f"train_{name}_loss": float(value) for name, value in losses.items()},
                    "test_reconstruction_mse": mse, "prior": args.prior, **match,
                    **judged, "quality_samples": QUALITY_SAMPLES, "train_seconds": train_seconds}
-        run.write_metrics(metrics)
+        run.write_metrics(metrics, args, step, steps_per_epoch)
         run.log(f"Done: test reconstruction MSE {mse:.5f}; {describe_match(match)}.\n"
                 f"{judge.describe(judged, JUDGED)}\nDraw the figures with: "
                 f"python {os.path.basename(__file__)} --train False")

@@ -156,14 +156,10 @@ def train(args):
         writer.close()
         run.exit_if_interrupted(step)
 
-        metrics = {"steps": step, "epochs": round(step / steps_per_epoch, 3),
-                   "precision": precision.effective(args.precision),
-                   "seconds_outside_training": round(run.seconds_outside_training, 1),
-                   "epoch_seconds": run.epoch_seconds,
-                   "train_loss": float(losses["reconstruction"]) if losses else None,
+        metrics = {"train_loss": float(losses["reconstruction"]) if losses else None,
                    "test_reconstruction_mse": evaluate(sess, g, data)[0],
                    "train_seconds": round(time.time() - started, 1)}
-        run.write_metrics(metrics)
+        run.write_metrics(metrics, args, step, steps_per_epoch)
         run.log(f"Done: test reconstruction MSE {metrics['test_reconstruction_mse']:.5f}. "
                 f"Draw the figures with: python {os.path.basename(__file__)} --train False")
 

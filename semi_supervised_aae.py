@@ -512,10 +512,7 @@ def train(args):
         train_seconds = round(time.time() - started, 1)
         judged = quality(sess, g, args, digit_judge, QUALITY_STYLES)
         names = cluster_names(sess, g, data, args)
-        metrics = {"steps": step, "epochs": round(step / steps_per_epoch, 3),
-                   "precision": precision.effective(args.precision),
-                   "seconds_outside_training": round(run.seconds_outside_training, 1),
-                   "epoch_seconds": run.epoch_seconds, "n_labels": args.n_labels,
+        metrics = {"n_labels": args.n_labels,
                    "validation_accuracy": accuracy(sess, g, data.validation, names),
                    "test_accuracy": accuracy(sess, g, data.test, names),
                    **{f"train_loss_{k}": float(v) for k, v in losses.items()},
@@ -524,7 +521,7 @@ def train(args):
             predicted = sess.run(g.prediction, feed_dict={g.x: data.test.images})
             metrics.update(n_clusters=args.n_clusters, cluster_digits=names.tolist(),
                            cluster_sizes=np.bincount(predicted, minlength=args.n_clusters).tolist())
-        run.write_metrics(metrics)
+        run.write_metrics(metrics, args, step, steps_per_epoch)
         run.log(f"Done: validation accuracy {metrics['validation_accuracy']:.4f}, test accuracy "
                 f"{metrics['test_accuracy']:.4f}.\n{judge.describe(judged, JUDGED)}\n"
                 f"Draw the figures with: python {os.path.basename(__file__)} --train False")

@@ -264,17 +264,13 @@ def train(args):
         train_seconds = round(time.time() - started, 1)
         mse, codes, _ = evaluate(sess, g, data)
         judged = quality(sess, g, args, digit_judge, QUALITY_STYLES)
-        metrics = {"steps": step, "epochs": round(step / steps_per_epoch, 3),
-                   "precision": precision.effective(args.precision),
-                   "seconds_outside_training": round(run.seconds_outside_training, 1),
-                   "epoch_seconds": run.epoch_seconds,
-                   **{f"train_{name}_loss": float(value) for name, value in losses.items()},
+        metrics = {**{f"train_{name}_loss": float(value) for name, value in losses.items()},
                    "test_reconstruction_mse": mse,
                    # A matched posterior has mean 0 and std prior_std in every dimension.
                    "test_code_mean": codes.mean(0).tolist(), "test_code_std": codes.std(0).tolist(),
                    "prior_std": args.prior_std, **judged, "quality_styles": QUALITY_STYLES,
                    "train_seconds": train_seconds}
-        run.write_metrics(metrics)
+        run.write_metrics(metrics, args, step, steps_per_epoch)
         run.log(f"Done: test reconstruction MSE {mse:.5f}; test codes per dimension: mean "
                 f"{runs.numbers(codes.mean(0))}, std {runs.numbers(codes.std(0))} (the prior's: 0 and "
                 f"{args.prior_std:g}).\n{judge.describe(judged, JUDGED)}\nDraw the figures with: "

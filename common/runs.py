@@ -23,7 +23,7 @@ import numpy as np
 import tensorflow.compat.v1 as tf
 from tqdm import tqdm
 
-from common import UserError
+from common import UserError, precision
 from common.mnist import rng_state, set_rng_state
 
 
@@ -141,7 +141,13 @@ class Run:
         if echo:
             tqdm.write(message)
 
-    def write_metrics(self, metrics):
+    def write_metrics(self, metrics, args, step, steps_per_epoch):
+        """metrics.json: how far the run went, in what precision and where its time went, then
+        the script's own figures."""
+        metrics = {"steps": step, "epochs": round(step / steps_per_epoch, 3),
+                   "precision": precision.effective(args.precision),
+                   "seconds_outside_training": round(self.seconds_outside_training, 1),
+                   "epoch_seconds": self.epoch_seconds, **metrics}
         write_atomically(os.path.join(self.path, "metrics.json"), json.dumps(metrics, indent=2))
 
     def scalars(self, tag):
