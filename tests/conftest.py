@@ -63,6 +63,22 @@ def png_size(path):
     return image.shape[1], image.shape[0]
 
 
+def train_part4_briefly(ssa, args, g, data, iterations=150):
+    """Validation accuracy of a part-4 graph before and after a few iterations on 1,000 labels,
+    and the last iteration's losses."""
+    import numpy as np
+    import tensorflow.compat.v1 as tf
+    from common import mnist
+    labelled, unlabelled = mnist.split_labelled(data.train, 1000, args.seed)
+    rng = np.random.RandomState(args.seed)
+    with tf.Session() as sess:
+        sess.run(tf.global_variables_initializer())
+        untrained = ssa.accuracy(sess, g, data.validation)
+        for _ in range(iterations):
+            losses = ssa.train_step(sess, g, ssa.next_feed(g, unlabelled, labelled, rng, args))
+        return untrained, ssa.accuracy(sess, g, data.validation), losses
+
+
 @pytest.fixture(scope="session")
 def mnist_dir():
     """Data/ with the four MNIST files: where they are missing (a fresh clone), the project's own

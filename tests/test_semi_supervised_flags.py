@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from common import flags, mnist
-from conftest import png_size, run_script, train_run
+from conftest import png_size, run_script, train_part4_briefly, train_run
 
 MODEL = "Semi_Supervised"
 SCRIPT = "semi_supervised_aae.py"
@@ -177,6 +177,17 @@ def test_cosine_decay_falls_smoothly_and_holds_the_adversaries_to_the_others_rat
         parse("--decay", "linear")
 
 
+def test_each_iteration_is_fed_the_cosine_rates_of_its_point_in_training(data):
+    ssa, args, g = build("--decay", "cosine", "--adversarial_drops", "--epochs", "30")
+    labelled, unlabelled = mnist.split_labelled(data.train, 1000, args.seed)
+    feed = lambda progress: ssa.next_feed(g, unlabelled, labelled, np.random.RandomState(0), args,
+                                          progress)
+    assert (feed(20.0)[g.decay], feed(20.0)[g.adversarial_decay]) == pytest.approx((0.25, 1))
+    # half an epoch later the rate is a little lower: it falls within epochs too
+    assert feed(20.5)[g.decay] == pytest.approx(0.5 * (1 + np.cos(np.pi * 20.5 / 30)))
+    assert feed(27.0)[g.adversarial_decay] == pytest.approx(feed(27.0)[g.decay] * 10)
+
+
 # -- dropout in the supervised phase (--supervised_dropout) ---------------------------------------
 
 def test_dropout_zeroes_units_at_its_rate_and_scales_the_rest_from_its_seed_alone():
@@ -218,13 +229,6 @@ def test_without_supervised_dropout_the_graph_and_the_random_draws_are_unchanged
 
 
 def test_a_short_run_with_supervised_dropout_classifies_well_above_chance(data):
-    import tensorflow.compat.v1 as tf
     ssa, args, g = build("--supervised_dropout", "0.5", "--seed", "0")
-    labelled, unlabelled = mnist.split_labelled(data.train, 1000, args.seed)
-    rng = np.random.RandomState(args.seed)
-    with tf.Session() as sess:
-        sess.run(tf.global_variables_initializer())
-        for _ in range(150):
-            ssa.train_step(sess, g, ssa.next_feed(g, unlabelled, labelled, rng, args))
-        trained = ssa.accuracy(sess, g, data.validation)
+    _, trained, _ = train_part4_briefly(ssa, args, g, data)
     assert trained > 0.8, trained
