@@ -300,7 +300,7 @@ def build_graph(args):
     return types.SimpleNamespace(
         x=x, x_encoder=x_encoder, x_labelled=x_labelled, x_labelled_encoder=x_labelled_encoder,
         y_labelled=y_labelled, dropout_seed=dropout_seed, z_prior=z_prior, y_prior=y_prior,
-        decay=decay, adversarial_decay=adversarial_decay, z_in=z_in, y_in=y_in, z=z,
+        decay=decay, adversarial_decay=adversarial_decay, z_in=z_in, y_in=y_in,
         prediction=tf.argmax(logits, 1), probabilities=y, generated=generated, mse=mse,
         losses=losses, train_ops=train_ops, phases=phases, summaries=tf.summary.merge_all(),
         saver=tf.train.Saver(max_to_keep=2))

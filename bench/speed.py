@@ -1,6 +1,6 @@
 """How fast each lesson trains, against the fastest matrix products this machine can do.
 
-    python bench/speed.py            # the full measurement (about 10 minutes on 2 cores)
+    python bench/speed.py            # the full measurement (10 to 12 minutes on 2 cores)
     python bench/speed.py --quick    # a few iterations of each script, no epochs: checks that it works
 
 For each of the four scripts it builds the real training graph with the script's own
@@ -579,7 +579,7 @@ def report(results):
     return all(row["same_maths"] for row in rows.values())
 
 
-def main(argv=None):
+def main():
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true",
@@ -590,7 +590,7 @@ def main(argv=None):
     parser.add_argument("--child", choices=[*CONFIGS, "numpy"], help=argparse.SUPPRESS)
     parser.add_argument("--out", help=argparse.SUPPRESS)
     parser.add_argument("--shapes", help=argparse.SUPPRESS)
-    args = parser.parse_args(argv)
+    args = parser.parse_args()
     settings = QUICK if args.quick else FULL
     if args.child == "numpy":
         numpy_child(settings, args.shapes, args.out)

@@ -62,10 +62,10 @@ class UserError(Exception):
     """Something the user can fix (a flag, a file, a folder): reported in one line, no traceback."""
 
 
-def main(parser, train, draw, argv=None):
+def main(parser, train, draw):
     """Parse the flags, then train or draw; a UserError ends the program with its message."""
     from common import flags, runs
-    args = flags.parse(parser, argv)
+    args = flags.parse(parser)
     if args.verbose:
         sys.stderr.write(TENSORFLOW_START_LOG)
     try:

@@ -13,7 +13,7 @@ recipe, from other files, or damaged (its weights' md5s are kept beside them) is
 - digit-likeness: the share of decoded prior samples the judge reads with confidence >= 0.9.
 
     from common import judge
-    digit_judge = judge.load(args.data_dir)    # trains it the first time (about a minute)
+    digit_judge = judge.load(args.data_dir)    # trains it the first time (a minute or two)
     digit_judge.score_grid(images)             # rows of 10 images, digits 0-9 in order
     digit_judge.score(images)                  # digit-likeness alone
 

@@ -1,5 +1,6 @@
 """Shared helpers: run a lesson script as a user would, and read back what it wrote."""
 import glob
+import json
 import os
 import subprocess
 import sys
@@ -19,15 +20,27 @@ def script_env():
     return env
 
 
-def run_script(script, *args, results_dir, data_dir=DATA_DIR, timeout=600, check=True):
+def run_script(script, *args, results_dir, data_dir=DATA_DIR, check=True):
     """Run `python <script> <args>` in the repository root; return the CompletedProcess."""
     cmd = [sys.executable, os.path.join(ROOT, script), *map(str, args),
            "--results_dir", str(results_dir), "--data_dir", str(data_dir)]
     proc = subprocess.run(cmd, cwd=ROOT, env=script_env(), capture_output=True, text=True,
-                          timeout=timeout)
+                          timeout=600)
     if check and proc.returncode != 0:
         raise AssertionError(f"{' '.join(cmd)} exited {proc.returncode}\n{proc.stdout}\n{proc.stderr}")
     return proc
+
+
+def read_metrics(run):
+    """The run's metrics.json, as a dict."""
+    with open(os.path.join(run, "metrics.json")) as f:
+        return json.load(f)
+
+
+def read_log(run):
+    """The text of the run's log/log.txt."""
+    with open(os.path.join(run, "log", "log.txt")) as f:
+        return f.read()
 
 
 def train_run(tmp_path_factory, script, model, *args):

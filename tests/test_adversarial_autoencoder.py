@@ -9,7 +9,7 @@ import pytest
 import adversarial_autoencoder as aae
 from common import flags, mnist
 import tensorflow.compat.v1 as tf
-from conftest import event_tags, png_size, RUN_FILES, run_script, train_run
+from conftest import RUN_FILES, event_tags, png_size, read_log, read_metrics, run_script, train_run
 
 MODEL = "Adversarial_Autoencoder"
 
@@ -32,14 +32,14 @@ def test_run_folder_layout(trained):
     # the prior's random state is saved with the weights, so a resumed run draws the same samples
     state = json.load(open(os.path.join(run, "Saved_models", "adversarial_autoencoder-60.state.json")))
     assert set(state) == {"train", "prior"}
-    log = open(os.path.join(run, "log", "log.txt")).read()
+    log = read_log(run)
     assert "step 50: reconstruction loss" in log
     assert "discriminator loss" in log and "generator loss" in log
 
 
 def test_metrics_report_losses_and_how_close_the_codes_are_to_the_prior(trained):
     _, run, _ = trained
-    metrics = json.load(open(os.path.join(run, "metrics.json")))
+    metrics = read_metrics(run)
     assert metrics["steps"] == 60
     for key in ("train_reconstruction_loss", "train_discriminator_loss", "train_generator_loss"):
         assert math.isfinite(metrics[key]) and metrics[key] > 0, key

@@ -1,10 +1,9 @@
 """Part 1 end to end: train a short real run, read back what it wrote, draw its figures."""
-import json
 import os
 
 import pytest
 
-from conftest import event_tags, png_size, RUN_FILES, run_script, train_run
+from conftest import RUN_FILES, event_tags, png_size, read_log, read_metrics, run_script, train_run
 
 MODEL = "Autoencoder"
 
@@ -24,7 +23,7 @@ def test_run_folder_layout(trained):
         assert os.path.exists(os.path.join(run, sub)), sub
     saved = os.listdir(os.path.join(run, "Saved_models"))
     assert "autoencoder-300.index" in saved and "autoencoder-220.index" in saved
-    log = open(os.path.join(run, "log", "log.txt")).read()
+    log = read_log(run)
     assert "step 250: reconstruction loss" in log and "epoch 1/1000" in log
 
 
@@ -47,7 +46,7 @@ def test_loss_falls_on_real_data(trained):
     _, run, _ = trained
     _, acc = event_tags(run)
     losses = [e.value for e in acc.Scalars("Loss/reconstruction")]
-    metrics = json.load(open(os.path.join(run, "metrics.json")))
+    metrics = read_metrics(run)
     # an untrained sigmoid decoder outputs ~0.5 everywhere (MSE ~0.23); a learnt one is far better
     assert losses[0] > 0.15
     assert metrics["test_reconstruction_mse"] < 0.5 * losses[0]

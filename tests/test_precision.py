@@ -1,14 +1,12 @@
 """--precision: float32 by default; bfloat16 products where the CPU multiplies bfloat16, said in
 one line and run in float32 where it does not; exact resumes within a precision."""
-import json
-import os
 import signal
 
 import numpy as np
 import pytest
 
 from common import precision
-from conftest import run_folders, run_script
+from conftest import read_metrics, run_folders, run_script
 from test_robustness import SHORT, final_weights, interrupt_at
 
 BFLOAT16 = precision.cpu_has_bfloat16() or precision.has_gpu()
@@ -17,7 +15,7 @@ needs_bfloat16 = pytest.mark.skipif(not BFLOAT16, reason="no bfloat16 arithmetic
 
 def metrics_of(results, model="Autoencoder"):
     [run] = run_folders(results, model)
-    return json.load(open(os.path.join(run, "metrics.json")))
+    return read_metrics(run)
 
 
 def test_without_bfloat16_hardware_a_run_says_so_and_stays_float32(capsys, monkeypatch):

@@ -10,7 +10,7 @@ import pytest
 
 import adversarial_autoencoder as aae
 from common import likelihood
-from conftest import run_script, train_run
+from conftest import read_metrics, run_script, train_run
 
 MODEL = "Adversarial_Autoencoder"
 
@@ -96,7 +96,7 @@ def mixture_run(tmp_path_factory, mnist_dir):
 
 def test_a_mixture_run_reports_how_its_codes_fill_the_components(mixture_run):
     results, run, proc = mixture_run
-    metrics = json.load(open(os.path.join(run, "metrics.json")))
+    metrics = read_metrics(run)
     assert metrics["prior"] == "mixture" and len(metrics["component_shares"]) == 10
     assert sum(metrics["component_shares"]) == pytest.approx(1)
     assert 0 <= metrics["label_match"] <= 1

@@ -13,7 +13,7 @@ import pytest
 
 import common
 from common import flags, mnist, runs
-from conftest import ROOT, run_folders, run_script, script_env
+from conftest import ROOT, read_log, run_folders, run_script, script_env
 
 SCRIPTS = {"autoencoder.py": "Autoencoder", "adversarial_autoencoder.py": "Adversarial_Autoencoder",
            "supervised_aae.py": "Supervised", "semi_supervised_aae.py": "Semi_Supervised"}
@@ -65,7 +65,7 @@ def test_interrupted_and_resumed_run_equals_an_uninterrupted_one(script, tmp_pat
     # bit-identical on CPU: same data order, same prior samples, same Adam state
     for name in straight:
         np.testing.assert_array_equal(straight[name], resumed[name], err_msg=name)
-    log = open(os.path.join(run, "log", "log.txt")).read()
+    log = read_log(run)
     assert log.count("step 150:") == 1 and "Interrupted at step" in log
 
 

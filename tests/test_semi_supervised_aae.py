@@ -1,6 +1,5 @@
 """Part 4: the labelled set, what a run writes, what each phase trains, and that it learns."""
 import argparse
-import json
 import os
 import shutil
 
@@ -8,7 +7,8 @@ import numpy as np
 import pytest
 
 from common import flags, mnist
-from conftest import event_tags, png_size, RUN_FILES, run_script, train_part4_briefly, train_run
+from conftest import (RUN_FILES, event_tags, png_size, read_log, read_metrics, run_script,
+                      train_part4_briefly, train_run)
 import semi_supervised_aae
 
 MODEL = "Semi_Supervised"
@@ -76,7 +76,7 @@ def test_run_folder_layout(trained):
     for sub in RUN_FILES:
         assert os.path.exists(os.path.join(run, sub)), sub
     assert "semi_supervised-40.index" in os.listdir(os.path.join(run, "Saved_models"))
-    log = open(os.path.join(run, "log", "log.txt")).read()
+    log = read_log(run)
     assert "200 labelled and 54800 unlabelled training images" in log
     assert "step 0: reconstruction" in log and "supervised" in log
 
@@ -105,7 +105,7 @@ def test_tensorboard_events_hold_the_summaries(trained):
 
 def test_metrics_hold_both_accuracies(trained):
     _, run, _ = trained
-    metrics = json.load(open(os.path.join(run, "metrics.json")))
+    metrics = read_metrics(run)
     assert metrics["steps"] == 40 and metrics["n_labels"] == 200
     assert 0 <= metrics["test_accuracy"] <= 1 and 0 <= metrics["validation_accuracy"] <= 1
     for name in ("reconstruction", "discriminator_gauss", "discriminator_cat", "generator",
@@ -120,7 +120,7 @@ def test_train_false_draws_the_figures_and_prints_the_accuracy(trained):
     results, run, _ = trained
     proc = run_script(SCRIPT, "--train", "False", results_dir=results)
     assert f"Loaded {run} (step 40)" in proc.stdout
-    metrics = json.load(open(os.path.join(run, "metrics.json")))
+    metrics = read_metrics(run)
     assert f"Test accuracy: {metrics['test_accuracy']:.4f}" in proc.stdout
     assert f"rows right {100 * metrics['rows_right']:.1f} %" in proc.stdout
     for name in ("style_digit_grid.png", "confusion_matrix.png"):

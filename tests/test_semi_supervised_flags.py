@@ -4,14 +4,13 @@ the pair discriminator, dropout in the supervised phase and the cosine decay of 
 Kept apart from test_semi_supervised_aae.py, whose module-wide graph would stop these tests from
 building graphs of their own.
 """
-import json
 import os
 
 import numpy as np
 import pytest
 
 from common import flags, mnist
-from conftest import png_size, run_script, train_part4_briefly, train_run
+from conftest import png_size, read_log, read_metrics, run_script, train_part4_briefly, train_run
 
 MODEL = "Semi_Supervised"
 SCRIPT = "semi_supervised_aae.py"
@@ -97,8 +96,8 @@ def test_bad_cluster_flags_get_one_clear_error(argv, message, tmp_path):
 def test_a_short_clustering_run_names_its_clusters_and_draws_them(tmp_path_factory, mnist_dir):
     results, run, proc = train_run(tmp_path_factory, SCRIPT, MODEL, "--max_steps", "30",
                                    "--n_labels", "0", "--n_clusters", "16", "--seed", "3")
-    assert "0 labelled and 55000 unlabelled training images" in open(os.path.join(run, "log", "log.txt")).read()
-    metrics = json.load(open(os.path.join(run, "metrics.json")))
+    assert "0 labelled and 55000 unlabelled training images" in read_log(run)
+    metrics = read_metrics(run)
     assert metrics["n_clusters"] == 16 and len(metrics["cluster_digits"]) == 16
     assert sum(metrics["cluster_sizes"]) == 10000 and 0 <= metrics["test_accuracy"] <= 1
     assert "label_following" not in metrics and 0 <= metrics["digit_likeness"] <= 1

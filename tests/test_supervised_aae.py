@@ -1,5 +1,4 @@
 """Part 3 end to end: a short real run, what it wrote, its figures, and a decoder that reads the label."""
-import json
 import math
 import os
 
@@ -9,7 +8,7 @@ import pytest
 from common import flags, mnist, runs
 import supervised_aae
 import tensorflow.compat.v1 as tf
-from conftest import event_tags, png_size, RUN_FILES, run_script, train_run
+from conftest import RUN_FILES, event_tags, png_size, read_log, read_metrics, run_script, train_run
 
 MODEL = "Supervised"
 
@@ -29,14 +28,14 @@ def test_run_folder_layout(trained):
         assert os.path.exists(os.path.join(run, sub)), sub
     saved = os.listdir(os.path.join(run, "Saved_models"))
     assert "supervised-220.index" in saved and "supervised-230.index" in saved
-    log = open(os.path.join(run, "log", "log.txt")).read()
+    log = read_log(run)
     assert "step 200: reconstruction loss" in log
     assert "epoch 1/30: reconstruction loss" in log and "test reconstruction MSE" in log
 
 
 def test_metrics_report_losses_and_codes(trained):
     _, run, _ = trained
-    metrics = json.load(open(os.path.join(run, "metrics.json")))
+    metrics = read_metrics(run)
     assert metrics["steps"] == 230
     for key in ("train_reconstruction_loss", "train_discriminator_loss", "train_generator_loss"):
         assert math.isfinite(metrics[key]) and metrics[key] > 0, key
@@ -70,7 +69,7 @@ def test_train_false_draws_the_figures(trained):
     results, run, _ = trained
     proc = run_script("supervised_aae.py", "--train", "False", results_dir=results)
     assert f"Loaded {run} (step 230)" in proc.stdout
-    metrics = json.load(open(os.path.join(run, "metrics.json")))
+    metrics = read_metrics(run)
     assert (f"Digit judge, 1000 prior styles x 10 digits: label-following "
             f"{100 * metrics['label_following']:.1f} %") in proc.stdout
     sizes = {name: png_size(os.path.join(run, name))
