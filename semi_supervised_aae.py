@@ -35,8 +35,8 @@ phase, 0.0001 for the two discriminators and the generator. The first two are di
 (`--adversarial_drops`): how strong the adversaries are beside the other phases decides how well
 the generator obeys its label. Batches of 100. In training the encoder sees its input with
 Gaussian noise (std 0.5) added, and the decoder must rebuild the clean image, and each labelled
-image is moved by up to 2 pixels each time it is used. The original's design, a discriminator of
-z alone and the prior N(0, 5^2 I), is `--pair_discriminator False --prior_std 5 --shift 0`.
+image is moved by up to 2 pixels each time it is used. The original's discriminator of z alone
+and its prior N(0, 5^2 I) come back with `--pair_discriminator False --prior_std 5`.
 With `--n_labels 0 --n_clusters K` the same networks cluster the images without any label; there
 the categorical discriminator also sees the mean y of each batch (--cluster_balance), or the
 codes crowd into a few clusters, and the clusters came nearest to digits with the adversarial
@@ -205,8 +205,9 @@ def build_graph(args):
     # In training the encoder sees a noisy copy of x (fed here) and the decoder must rebuild the
     # clean x; to measure accuracy the encoder sees x itself.
     x_encoder = tf.placeholder_with_default(x, [None, INPUT_DIM], name="Encoder_input")
-    # Every optimiser's rate is multiplied by one of these: 1, then 0.1 and 0.01 late in
-    # training; the adversarial phases' may drop at other times (--adversarial_drops).
+    # Every optimiser's rate is multiplied by one of these, fed each iteration: 1, then 0.1 and
+    # 0.01 late in training (or a cosine with --decay cosine); the adversarial phases' may drop
+    # at other times (--adversarial_drops).
     decay = tf.placeholder_with_default(1.0, [], name="Learning_rate_decay")
     adversarial_decay = tf.placeholder_with_default(1.0, [], name="Adversarial_rate_decay")
 
