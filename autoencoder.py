@@ -191,11 +191,8 @@ def draw(args):
     ax.set(title="Codes of the 10,000 test images", xlabel="z[0]", ylabel="z[1]")
     figures.save(fig, os.path.join(run.path, "latent_scatter.png"))
 
-    fig, ax = plt.subplots(figsize=(10, 2.4))
-    pairs = np.concatenate([data.test.images[:10], recon[:10]])
-    ax.imshow(figures.tile(pairs, 2, 10), cmap="gray")
-    ax.set(title="Test images (top) and their reconstructions (bottom)", xticks=[], yticks=[])
-    figures.save(fig, os.path.join(run.path, "reconstructions.png"))
+    figures.save_reconstructions(data.test.images[:10], recon[:10],
+                                 os.path.join(run.path, "reconstructions.png"))
     figures.show_all()
 
 

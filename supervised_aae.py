@@ -318,11 +318,8 @@ def draw(args):
            xlabel="label given to the decoder", ylabel="style z = the code of the test image")
     figures.save(fig, os.path.join(run.path, "style_transfer.png"))
 
-    fig, ax = plt.subplots(figsize=(10, 2.4))
-    pairs = np.concatenate([data.test.images[:10], recon[:10]])
-    ax.imshow(figures.tile(pairs, 2, 10), cmap="gray")
-    ax.set(title="Test images (top) and their reconstructions (bottom)", xticks=[], yticks=[])
-    figures.save(fig, os.path.join(run.path, "reconstructions.png"))
+    figures.save_reconstructions(data.test.images[:10], recon[:10],
+                                 os.path.join(run.path, "reconstructions.png"))
     figures.show_all()
 
 

@@ -44,6 +44,14 @@ def save(fig, path):
     print(f"Saved {path}")
 
 
+def save_reconstructions(images, rebuilt, path):
+    """Save ten images above their reconstructions, the first picture of every autoencoder."""
+    fig, ax = pyplot().subplots(figsize=(10, 2.4))
+    ax.imshow(tile(np.concatenate([images, rebuilt]), 2, len(images)), cmap="gray")
+    ax.set(title="Test images (top) and their reconstructions (bottom)", xticks=[], yticks=[])
+    save(fig, path)
+
+
 def show_all():
     plt = pyplot()
     if has_display() and plt.get_backend().lower() != "agg":
