@@ -25,10 +25,11 @@ and their reconstructions.
 
 Other priors (the paper's figures): `--prior mixture` (10 Gaussians on a circle) or
 `--prior swiss_roll`; `--use_labels True` also tells the discriminator which of the prior's 10
-parts a sample comes from, and which digit a code belongs to, so that each digit takes its own
-part. The digit judge (common/judge.py) scores how many decoded prior samples look clearly like
-digits. With `--z_dim 8`, the paper's setting, `--train False` also estimates the Parzen-window
-log-likelihood of the test images (parzen.json).
+parts a sample comes from, and which digit a code belongs to (a one-hot scaled up to the codes'
+size, `--label_scale`), so that each digit takes its own part. The digit judge (common/judge.py)
+scores how many decoded prior samples look clearly like digits. With `--z_dim 8`, the paper's
+setting, `--train False` also estimates the Parzen-window log-likelihood of the test images
+(parzen.json).
 
 Networks: encoder 784 -> 1000 -> 1000 -> z (2), decoder z -> 1000 -> 1000 -> 784 (sigmoid),
 discriminator z -> 1000 -> 1000 -> 1 (a logit); ReLU hidden layers. Adam (learning rate 0.001,
@@ -58,6 +59,13 @@ MIXTURE_RADIUS = 6.0  # the mixture's Gaussians are centred on a circle of this 
 MIXTURE_STD_ALONG, MIXTURE_STD_ACROSS = 2.0, 0.5  # stretched along the radius, narrow across it
 ROLL_TURNS, ROLL_RADIUS, ROLL_NOISE = 2.0, 10.0, 0.3  # the swiss roll: 2 turns out to radius 10
 SPINE_POINTS = 2000  # points of the roll's spine used to find a code's segment
+# With --use_labels the discriminator reads a one-hot beside z. Beside coordinates of 5 to 10 a
+# plain one-hot of 0s and 1s is a faint signal, and the codes of a digit spill out of its part
+# (mostly into the centre, where the parts meet); scaled up to the codes' size it is heard.
+# Mixture, 10 epochs, seeds 0-2, validation codes in their own component: median 94.6 % scaled
+# by 10, 93.9 % by 5, 93.3 % by 20 (one seed fell to 86.8 %); test: 93.5 % against 90.5 % with
+# the plain one-hot (README).
+LABEL_SCALE = 10.0  # default of --label_scale
 PRIOR_NAMES = {"gaussian": f"N(0, {PRIOR_STD:g}\u00b2 I)",
                "mixture": f"{N_COMPONENTS} Gaussians on a circle",
                "swiss_roll": f"a swiss roll of {N_COMPONENTS} segments"}
@@ -128,8 +136,10 @@ def build_graph(args):
     generated = decoder(z_in, args.z_dim, reuse=True)
     if args.use_labels:
         # The discriminator is told which component a sample should come from: digit d's codes
-        # pass only if they look like samples of component d.
-        real, fake = tf.concat([prior_z, prior_component], 1), tf.concat([z, label], 1)
+        # pass only if they look like samples of component d. The one-hots are scaled to the
+        # codes' size (see LABEL_SCALE).
+        real = tf.concat([prior_z, args.label_scale * prior_component], 1)
+        fake = tf.concat([z, args.label_scale * label], 1)
     else:
         real, fake = prior_z, z
     # One discriminator judges both kinds of points: the second call shares the first's weights.
@@ -168,6 +178,7 @@ def build_graph(args):
                      max_outputs=10)
     return types.SimpleNamespace(
         x=x, prior_z=prior_z, prior_component=prior_component, label=label, z_in=z_in, z=z,
+        discriminator_real=real, discriminator_fake=fake,
         reconstruction=reconstruction, generated=generated,
         reconstruction_loss=reconstruction_loss, discriminator_loss=discriminator_loss,
         generator_loss=generator_loss, reconstruction_op=reconstruction_op,
@@ -241,6 +252,9 @@ def check_prior(args):
     if args.use_labels and args.prior == "gaussian":
         raise common.UserError("--use_labels needs a prior made of components, one per digit: "
                                "--prior mixture or --prior swiss_roll.")
+    if "label_scale" in args.given and not args.use_labels:
+        raise common.UserError("--label_scale scales the labels that --use_labels True shows the "
+                               "discriminator: give both, or neither.")
 
 
 def next_feed(g, data, args, prior):
@@ -418,6 +432,9 @@ def arg_parser():
                         help="the discriminator is also told each sample's component and each "
                              "code's digit, so that digit d must fill component d (mixture and "
                              "swiss_roll)")
+    parser.add_argument("--label_scale", type=flags.positive(float), default=LABEL_SCALE,
+                        help="with --use_labels, the one-hot the discriminator reads beside z is "
+                             "multiplied by this (1: a plain one-hot)")
     return parser
 
 

@@ -75,12 +75,34 @@ def test_use_labels_shows_the_discriminator_each_samples_component_and_each_code
     images, labels = mnist.load(mnist_dir, 0).train.next_batch(args.batch_size)
     np.testing.assert_array_equal(feed[g.x], images)
     np.testing.assert_array_equal(feed[g.label], labels)
+    # the discriminator reads each point beside its one-hot, scaled by --label_scale (default 10)
+    with tf.Session() as sess:
+        sess.run(tf.global_variables_initializer())
+        real, fake, codes = sess.run([g.discriminator_real, g.discriminator_fake, g.z], feed)
+    np.testing.assert_array_equal(real, np.hstack([z, aae.LABEL_SCALE * feed[g.prior_component]]))
+    np.testing.assert_array_equal(fake, np.hstack([codes, aae.LABEL_SCALE * labels]))
+
+
+def test_label_scale_1_gives_the_discriminator_a_plain_one_hot(mnist_dir):
+    import tensorflow.compat.v1 as tf
+    from common import flags, mnist
+    args = flags.parse(aae.arg_parser(), ["--prior", "swiss_roll", "--use_labels", "True",
+                                          "--label_scale", "1"])
+    g = aae.build_graph(args)
+    feed = aae.next_feed(g, mnist.load(mnist_dir, 0), args, np.random.RandomState(5))
+    with tf.Session() as sess:
+        sess.run(tf.global_variables_initializer())
+        real, fake = sess.run([g.discriminator_real, g.discriminator_fake], feed)
+    np.testing.assert_array_equal(real[:, 2:], feed[g.prior_component])
+    np.testing.assert_array_equal(fake[:, 2:], feed[g.label])
 
 
 @pytest.mark.parametrize("argv, message", [
     (["--use_labels", "True"], "--use_labels needs a prior made of components, one per digit"),
     (["--prior", "swiss_roll", "--z_dim", "3"], "--prior swiss_roll is a prior of 2-D codes: use --z_dim 2."),
     (["--prior", "circle"], "invalid choice: 'circle'"),
+    (["--prior", "mixture", "--label_scale", "5"], "--label_scale scales the labels that --use_labels True"),
+    (["--prior", "mixture", "--use_labels", "True", "--label_scale", "0"], "must be a positive number"),
 ])
 def test_bad_prior_combinations_get_one_clear_error(argv, message, tmp_path):
     proc = run_script("adversarial_autoencoder.py", "--train", "True", *argv, results_dir=tmp_path,
