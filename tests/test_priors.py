@@ -75,7 +75,7 @@ def test_use_labels_shows_the_discriminator_each_samples_component_and_each_code
     images, labels = mnist.load(mnist_dir, 0).train.next_batch(args.batch_size)
     np.testing.assert_array_equal(feed[g.x], images)
     np.testing.assert_array_equal(feed[g.label], labels)
-    # the discriminator reads each point beside its one-hot, scaled by --label_scale (default 10)
+    # the discriminator reads each point beside its one-hot, scaled by --label_scale (default 5)
     with tf.Session() as sess:
         sess.run(tf.global_variables_initializer())
         real, fake, codes = sess.run([g.discriminator_real, g.discriminator_fake, g.z], feed)
