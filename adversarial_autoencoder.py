@@ -25,8 +25,8 @@ and their reconstructions.
 
 Other priors (the paper's figures): `--prior mixture` (10 Gaussians on a circle) or
 `--prior swiss_roll`; `--use_labels True` also tells the discriminator which of the prior's 10
-parts a sample comes from, and which digit a code belongs to (a one-hot scaled up to the codes'
-size, `--label_scale`), so that each digit takes its own part. The digit judge (common/judge.py)
+parts a sample comes from, and which digit a code belongs to (a one-hot scaled up,
+`--label_scale`), so that each digit takes its own part. The digit judge (common/judge.py)
 scores how many decoded prior samples look clearly like digits. With `--z_dim 8`, the paper's
 setting, `--train False` also estimates the Parzen-window log-likelihood of the test images
 (parzen.json).
@@ -136,8 +136,8 @@ def build_graph(args):
     generated = decoder(z_in, args.z_dim, reuse=True)
     if args.use_labels:
         # The discriminator is told which component a sample should come from: digit d's codes
-        # pass only if they look like samples of component d. The one-hots are scaled to the
-        # codes' size (see LABEL_SCALE).
+        # pass only if they look like samples of component d. The one-hots are scaled up, so
+        # that they are not drowned beside the codes' larger numbers (see LABEL_SCALE).
         real = tf.concat([prior_z, args.label_scale * prior_component], 1)
         fake = tf.concat([z, args.label_scale * label], 1)
     else:
