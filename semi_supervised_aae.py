@@ -86,6 +86,9 @@ LABELLED_RECONSTRUCTION = False  # default of --labelled_reconstruction
 # label sooner (label-following 93 against about 77 % after 15 epochs, seeds 0 and 1) but cost
 # 0.2-0.3 points of validation accuracy over epochs 16-18, so it stays an option.
 SUPERVISED_DROPOUT = 0.0  # default of --supervised_dropout
+# A labelled batch of 250 a step instead of 100 was ahead on validation (median 98.52 against
+# 98.40 %, 3 seeds) but not on test (98.14 against 98.16 %), for 19 % more work an iteration.
+LABELLED_BATCH_SIZE = 100  # default of --labelled_batch_size
 # At the full rate, the generator's steps on the shared encoder are as large as those of
 # reconstruction and of the labels, and early on the discriminators win by far (generator loss
 # 8-10): the codes are pushed to their priors before the labels have given y its meaning.
@@ -341,7 +344,7 @@ def next_feed(g, unlabelled, labelled, rng, args, progress=0.0):
     """
     x = unlabelled.next_batch(args.batch_size)[0]
     if labelled is not None:
-        x_labelled, y_labelled = labelled.next_batch(args.batch_size)
+        x_labelled, y_labelled = labelled.next_batch(args.labelled_batch_size)
         if args.shift:
             x_labelled = shift_images(x_labelled, args.shift, rng)
     z_prior, y_prior = sample_prior(rng, args.batch_size, args)
@@ -634,6 +637,9 @@ def check_flags(args):
                                "--n_labels 0 to cluster without labels.")
     if args.cluster_balance is None:  # the default: on to cluster, off with labels
         args.cluster_balance = not args.n_labels
+    if args.n_labels and args.labelled_batch_size > args.n_labels:
+        raise common.UserError(f"--labelled_batch_size {args.labelled_batch_size} is more than the "
+                               f"{args.n_labels} labelled images (--n_labels).")
     if args.labelled_only and not args.n_labels:
         raise common.UserError("--labelled_only trains on the labelled images alone: it needs "
                                "--n_labels above 0.")
@@ -684,6 +690,10 @@ def arg_parser():
     parser.add_argument("--supervised_dropout", type=flags.beta, default=SUPERVISED_DROPOUT,
                         help="in the supervised phase, each hidden unit of the encoder is dropped "
                              "with this probability (0: none)")
+    parser.add_argument("--labelled_batch_size", type=flags.positive(int),
+                        default=LABELLED_BATCH_SIZE,
+                        help="labelled images in each supervised step (--batch_size counts the "
+                             "unlabelled ones)")
     parser.add_argument("--shift", type=int, choices=range(0, 5), default=SHIFT,
                         help="labelled images are moved by up to this many pixels, at random, "
                              "each time they are used (0: never)")

@@ -87,6 +87,8 @@ def test_each_cluster_is_named_after_the_image_most_likely_in_it():
     (["--n_labels", "0", "--n_clusters", "1"], "--n_clusters must be at least 2, got 1."),
     (["--n_clusters", "16"], "with labels the clusters are the ten digits"),
     (["--n_labels", "0", "--labelled_only", "True"], "--labelled_only trains on the labelled images alone"),
+    (["--n_labels", "100", "--labelled_batch_size", "250"],
+     "--labelled_batch_size 250 is more than the 100 labelled images"),
 ])
 def test_bad_cluster_flags_get_one_clear_error(argv, message, tmp_path):
     proc = run_script(SCRIPT, "--train", "True", *argv, results_dir=tmp_path, check=False)
@@ -185,6 +187,21 @@ def test_each_iteration_is_fed_the_cosine_rates_of_its_point_in_training(data):
     # half an epoch later the rate is a little lower: it falls within epochs too
     assert feed(20.5)[g.decay] == pytest.approx(0.5 * (1 + np.cos(np.pi * 20.5 / 30)))
     assert feed(27.0)[g.adversarial_decay] == pytest.approx(feed(27.0)[g.decay] * 10)
+
+
+# -- the labelled batch (--labelled_batch_size) --------------------------------------------------
+
+def test_the_supervised_phase_reads_a_labelled_batch_of_its_own_size(data):
+    ssa, args, g = build("--labelled_batch_size", "250", "--seed", "0")
+    labelled, unlabelled = mnist.split_labelled(data.train, 1000, args.seed)
+    feed = ssa.next_feed(g, unlabelled, labelled, np.random.RandomState(0), args)
+    assert feed[g.x].shape == (100, 784)  # the unlabelled batch keeps --batch_size
+    assert feed[g.x_labelled].shape == feed[g.x_labelled_encoder].shape == (250, 784)
+    assert feed[g.y_labelled].shape == (250, 10)
+    # four batches of 250 are one pass over the 1,000 labelled images, each image once
+    seen = np.concatenate([ssa.next_feed(g, unlabelled, labelled, np.random.RandomState(0),
+                                         args)[g.y_labelled] for _ in range(3)] + [feed[g.y_labelled]])
+    np.testing.assert_array_equal(seen.sum(0), np.full(10, 100))
 
 
 # -- dropout in the supervised phase (--supervised_dropout) ---------------------------------------
