@@ -26,10 +26,11 @@ and their reconstructions.
 Other priors (the paper's figures): `--prior mixture` (10 Gaussians on a circle) or
 `--prior swiss_roll`; `--use_labels True` also tells the discriminator which of the prior's 10
 parts a sample comes from, and which digit a code belongs to (a one-hot scaled up,
-`--label_scale`), so that each digit takes its own part. The digit judge (common/judge.py)
-scores how many decoded prior samples look clearly like digits. With `--z_dim 8`, the paper's
-setting, `--train False` also estimates the Parzen-window log-likelihood of the test images
-(parzen.json).
+`--label_scale`), so that each digit takes its own part. To place its codes the encoder must read
+the digit, and on the mixture it places them better when it sees a noisy copy of its input
+(`--input_noise`, 0.3 there). The digit judge (common/judge.py) scores how many decoded prior
+samples look clearly like digits. With `--z_dim 8`, the paper's setting, `--train False` also
+estimates the Parzen-window log-likelihood of the test images (parzen.json).
 
 Networks: encoder 784 -> 1000 -> 1000 -> z (2), decoder z -> 1000 -> 1000 -> 784 (sigmoid),
 discriminator z -> 1000 -> 1000 -> 1 (a logit); ReLU hidden layers. Adam (learning rate 0.001,
@@ -66,7 +67,13 @@ SPINE_POINTS = 2000  # points of the roll's spine used to find a code's segment
 # 90.5 % with the plain one-hot); 94.6 % by 10, but on the swiss roll a scale of 10 left one seed
 # of three with 78 % (5: 91.4 %), and by 20 the mixture failed the same way (README).
 LABEL_SCALE = 5.0  # default of --label_scale
-INPUT_NOISE = 0.0  # default of --input_noise
+# With --use_labels the encoder must in effect read each digit to put its code in its digit's
+# part. On the mixture, noise on its input (std 0.3, the paper's for part 4; the decoder still
+# rebuilds the clean image) made it place them better: 20 epochs, seeds 0-2, validation codes in
+# their own component 96.6 % (median) against 94.3 % without (test 95.6 against 93.7 %). On the
+# swiss roll, whose segments are thin and wind next to each other, it placed them worse (93.7 ->
+# 91.3 %), so there, as without labels, the default stays the original's: no noise (README).
+MIXTURE_INPUT_NOISE = 0.3  # default of --input_noise with --prior mixture --use_labels True
 PRIOR_NAMES = {"gaussian": f"N(0, {PRIOR_STD:g}\u00b2 I)",
                "mixture": f"{N_COMPONENTS} Gaussians on a circle",
                "swiss_roll": f"a swiss roll of {N_COMPONENTS} segments"}
@@ -260,6 +267,9 @@ def check_prior(args):
     if "label_scale" in args.given and not args.use_labels:
         raise common.UserError("--label_scale scales the labels that --use_labels True shows the "
                                "discriminator: give both, or neither.")
+    if args.input_noise is None:  # the default: see MIXTURE_INPUT_NOISE
+        mixture_with_labels = args.use_labels and args.prior == "mixture"
+        args.input_noise = MIXTURE_INPUT_NOISE if mixture_with_labels else 0.0
 
 
 def next_feed(g, data, args, prior):
@@ -443,10 +453,11 @@ def arg_parser():
                         help="the discriminator is also told each sample's component and each "
                              "code's digit, so that digit d must fill component d (mixture and "
                              "swiss_roll)")
-    parser.add_argument("--input_noise", type=flags.non_negative, default=INPUT_NOISE,
+    parser.add_argument("--input_noise", type=flags.non_negative, default=None,
                         help="std of the Gaussian noise added to the encoder's input in training; "
                              "the decoder still rebuilds the clean image (0: none, as in the "
-                             "original)")
+                             "original). If not given: %g with --prior mixture --use_labels "
+                             "True, else 0" % MIXTURE_INPUT_NOISE)
     parser.add_argument("--label_scale", type=flags.positive(float), default=LABEL_SCALE,
                         help="with --use_labels, the one-hot the discriminator reads beside z is "
                              "multiplied by this (1: a plain one-hot)")

@@ -153,6 +153,7 @@ def test_input_noise_reaches_the_encoder_alone_and_comes_from_the_prior_rng(mnis
     assert loss == pytest.approx(np.mean((feed[g.x] - recon) ** 2), rel=1e-5)
     # without the flag nothing extra is fed and no random number is spent on it
     plain = flags.parse(aae.arg_parser(), ["--seed", "0"])
+    aae.check_prior(plain)
     assert plain.input_noise == 0
     spent, expected = np.random.RandomState(7), np.random.RandomState(7)
     assert g.x_encoder not in aae.next_feed(g, data, plain, spent)
@@ -164,3 +165,16 @@ def test_negative_input_noise_is_refused(capsys):
     with pytest.raises(SystemExit):
         flags.parse(aae.arg_parser(), ["--input_noise", "-0.1"])
     assert "must be 0 or more" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv, noise", [
+    ([], 0.0),  # the original's lesson: no noise
+    (["--prior", "mixture", "--use_labels", "True"], aae.MIXTURE_INPUT_NOISE),
+    (["--prior", "swiss_roll", "--use_labels", "True"], 0.0),
+    (["--prior", "mixture", "--use_labels", "True", "--input_noise", "0"], 0.0),
+    (["--input_noise", "0.2"], 0.2),
+])
+def test_input_noise_is_0_3_on_the_mixture_with_labels_and_off_otherwise(argv, noise):
+    args = flags.parse(aae.arg_parser(), argv)
+    aae.check_prior(args)
+    assert args.input_noise == noise

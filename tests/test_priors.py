@@ -120,6 +120,9 @@ def test_a_mixture_run_reports_how_its_codes_fill_the_components(mixture_run):
     results, run, proc = mixture_run
     metrics = read_metrics(run)
     assert metrics["prior"] == "mixture" and len(metrics["component_shares"]) == 10
+    # the run records the noise its encoder saw, the default with labels
+    recorded = json.load(open(os.path.join(run, "run.json")))["args"]
+    assert recorded["input_noise"] == aae.MIXTURE_INPUT_NOISE
     assert sum(metrics["component_shares"]) == pytest.approx(1)
     assert 0 <= metrics["label_match"] <= 1
     assert "share of test codes per component" in proc.stdout
