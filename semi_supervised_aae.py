@@ -638,8 +638,10 @@ def check_flags(args):
     if args.cluster_balance is None:  # the default: on to cluster, off with labels
         args.cluster_balance = not args.n_labels
     if args.n_labels and args.labelled_batch_size > args.n_labels:
-        raise common.UserError(f"--labelled_batch_size {args.labelled_batch_size} is more than the "
-                               f"{args.n_labels} labelled images (--n_labels).")
+        if "labelled_batch_size" in args.given:
+            raise common.UserError(f"--labelled_batch_size {args.labelled_batch_size} is more than "
+                                   f"the {args.n_labels} labelled images (--n_labels).")
+        args.labelled_batch_size = args.n_labels  # fewer labels than the default batch: all of them
     if args.labelled_only and not args.n_labels:
         raise common.UserError("--labelled_only trains on the labelled images alone: it needs "
                                "--n_labels above 0.")
@@ -693,7 +695,7 @@ def arg_parser():
     parser.add_argument("--labelled_batch_size", type=flags.positive(int),
                         default=LABELLED_BATCH_SIZE,
                         help="labelled images in each supervised step (--batch_size counts the "
-                             "unlabelled ones)")
+                             "unlabelled ones); if not given, at most --n_labels")
     parser.add_argument("--shift", type=int, choices=range(0, 5), default=SHIFT,
                         help="labelled images are moved by up to this many pixels, at random, "
                              "each time they are used (0: never)")

@@ -204,6 +204,11 @@ def test_the_supervised_phase_reads_a_labelled_batch_of_its_own_size(data):
     np.testing.assert_array_equal(seen.sum(0), np.full(10, 100))
 
 
+def test_fewer_labels_than_the_default_batch_make_one_batch_of_all_of_them():
+    ssa, args, g = build("--n_labels", "50")
+    assert args.labelled_batch_size == 50
+
+
 # -- dropout in the supervised phase (--supervised_dropout) ---------------------------------------
 
 def test_dropout_zeroes_units_at_its_rate_and_scales_the_rest_from_its_seed_alone():
