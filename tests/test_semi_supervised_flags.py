@@ -192,16 +192,18 @@ def test_each_iteration_is_fed_the_cosine_rates_of_its_point_in_training(data):
 # -- the labelled batch (--labelled_batch_size) --------------------------------------------------
 
 def test_the_supervised_phase_reads_a_labelled_batch_of_its_own_size(data):
-    ssa, args, g = build("--labelled_batch_size", "250", "--seed", "0")
+    # unshifted, so that the images fed can be matched with the labelled set
+    ssa, args, g = build("--labelled_batch_size", "250", "--shift", "0", "--seed", "0")
     labelled, unlabelled = mnist.split_labelled(data.train, 1000, args.seed)
-    feed = ssa.next_feed(g, unlabelled, labelled, np.random.RandomState(0), args)
-    assert feed[g.x].shape == (100, 784)  # the unlabelled batch keeps --batch_size
-    assert feed[g.x_labelled].shape == feed[g.x_labelled_encoder].shape == (250, 784)
-    assert feed[g.y_labelled].shape == (250, 10)
+    feeds = [ssa.next_feed(g, unlabelled, labelled, np.random.RandomState(0), args)
+             for _ in range(4)]
+    assert feeds[0][g.x].shape == (100, 784)  # the unlabelled batch keeps --batch_size
+    assert feeds[0][g.x_labelled].shape == feeds[0][g.x_labelled_encoder].shape == (250, 784)
+    assert feeds[0][g.y_labelled].shape == (250, 10)
     # four batches of 250 are one pass over the 1,000 labelled images, each image once
-    seen = np.concatenate([ssa.next_feed(g, unlabelled, labelled, np.random.RandomState(0),
-                                         args)[g.y_labelled] for _ in range(3)] + [feed[g.y_labelled]])
-    np.testing.assert_array_equal(seen.sum(0), np.full(10, 100))
+    seen = np.concatenate([feed[g.x_labelled] for feed in feeds])
+    assert len({row.tobytes() for row in seen}) == 1000
+    assert {row.tobytes() for row in seen} == {row.tobytes() for row in labelled.images}
 
 
 def test_fewer_labels_than_the_default_batch_make_one_batch_of_all_of_them():
