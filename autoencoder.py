@@ -92,10 +92,19 @@ def next_feed(g, data, args):
     return {g.x: data.train.next_batch(args.batch_size)[0]}
 
 
-def train_step(sess, g, feed):
-    """One iteration: a gradient step on the reconstruction loss; returns the loss by name."""
-    _, loss = sess.run([g.train_op, g.loss], feed_dict=feed)
-    return {"reconstruction": loss}
+def train_step(sess, g, feed, with_summaries=False):
+    """One iteration: a gradient step on the reconstruction loss; returns the loss by name.
+
+    with_summaries adds this batch's TensorBoard summaries under "summaries". They are fetched in
+    the step's own session call, so they read the forward pass the step computes anyway instead
+    of running a second one, and they show the loss before the update, as the log line does.
+    """
+    fetches = {"step": g.train_op, "reconstruction": g.loss}
+    if with_summaries:
+        fetches["summaries"] = g.summaries
+    fetched = sess.run(fetches, feed_dict=feed)
+    del fetched["step"]
+    return fetched
 
 
 def evaluate(sess, g, data, n=None):
@@ -132,12 +141,13 @@ def train(args):
         summaries.drop_after(writer, start)  # a resume overwrites what came after
         step, losses, started = start, {}, time.time()
         for step in run.steps(start, args, steps_per_epoch):
-            feed = next_feed(g, data, args)
-            losses = train_step(sess, g, feed)
+            log_now = step % LOG_EVERY == 0
+            losses = train_step(sess, g, next_feed(g, data, args), with_summaries=log_now)
+            summary = losses.pop("summaries", None)
             run.check_finite(step, **losses)
-            with run.outside_training():
-                if step % LOG_EVERY == 0:
-                    writer.add_summary(sess.run(g.summaries, feed_dict=feed), step)
+            if log_now:
+                with run.outside_training():
+                    writer.add_summary(summary, step)
                     run.log(f"step {step}: reconstruction loss {losses['reconstruction']:.5f}", echo=False)
             step += 1
             if step % steps_per_epoch == 0:

@@ -1,5 +1,6 @@
 """Part 1 end to end: train a short real run, read back what it wrote, draw its figures."""
 import os
+import re
 
 import pytest
 
@@ -40,6 +41,17 @@ def test_tensorboard_events_hold_the_summaries(trained):
     [grid] = acc.Images("Images/latent_grid")  # once an epoch: 20 x 20 digits of 28 x 28 pixels
     assert (grid.step, grid.width, grid.height) == (220, 560, 560)
     assert acc.Graph() is not None
+
+
+def test_summaries_come_from_the_training_step_itself(trained):
+    """TensorBoard's loss is the one the log line prints: the step's own, before its update
+    (the summaries are fetched with the step, not by a second pass after it)."""
+    _, run, _ = trained
+    _, acc = event_tags(run)
+    log = read_log(run)
+    for event in acc.Scalars("Loss/reconstruction"):
+        logged = float(re.search(rf"step {event.step}: reconstruction loss ([0-9.]+)", log).group(1))
+        assert event.value == pytest.approx(logged, abs=6e-6), event.step
 
 
 def test_loss_falls_on_real_data(trained):
