@@ -72,6 +72,9 @@ INPUT_NOISE = 0.5  # default of --input_noise
 # The labelled images are moved by up to 2 pixels each time they are used, the augmentation of
 # MNIST papers of the paper's time: it keeps the 1,000 labels from being learnt by heart.
 SHIFT = 2  # default of --shift
+# Turning them as well, by up to 10 degrees either way, tied over 30 epochs (3 seeds: median
+# 98.46 against 98.40 % on validation, 98.22 against 98.16 % on test; README, part 4).
+ROTATE = 0.0  # default of --rotate: degrees either way
 # The generator obeys its label only if z cannot tell the digit: the Gaussian discriminator
 # judges (z, label) pairs (PAIR_DISCRIMINATOR), and the prior is N(0, I), not N(0, 5^2 I), so
 # that the label's 0s and 1s are not drowned out beside z in the decoder's input. With the
@@ -346,6 +349,8 @@ def next_feed(g, unlabelled, labelled, rng, args, progress=0.0):
     x = unlabelled.next_batch(args.batch_size)[0]
     if labelled is not None:
         x_labelled, y_labelled = labelled.next_batch(args.labelled_batch_size)
+        if args.rotate:
+            x_labelled = rotate_images(x_labelled, args.rotate, rng)
         if args.shift:
             x_labelled = shift_images(x_labelled, args.shift, rng)
     z_prior, y_prior = sample_prior(rng, args.batch_size, args)
@@ -375,6 +380,27 @@ def shift_images(images, max_shift, rng):
     rows = (np.arange(28) + s + dy)[:, :, None]
     cols = (np.arange(28) + s + dx)[:, None, :]
     return padded[np.arange(n)[:, None, None], rows, cols].reshape(n, INPUT_DIM)
+
+
+def rotate_images(images, max_degrees, rng):
+    """Each image turned about its centre by its own random angle of up to max_degrees either
+    way, its pixels read between the original's by bilinear interpolation; pixels brought in
+    from outside the picture are blank."""
+    n, pad = len(images), 3
+    padded = np.pad(images.reshape(n, 28, 28), ((0, 0), (pad, pad), (pad, pad)))
+    angle = np.deg2rad(rng.uniform(-max_degrees, max_degrees, n))[:, None, None]
+    dy, dx = np.mgrid[0:28, 0:28] - 13.5  # each output pixel's offset from the centre
+    # Where in the padded original each output pixel comes from; a point beyond the padding is
+    # moved to its edge, which is blank.
+    last = 28 + 2 * pad - 1.001
+    src_y = np.clip(13.5 + pad + np.cos(angle) * dy - np.sin(angle) * dx, 0, last)
+    src_x = np.clip(13.5 + pad + np.sin(angle) * dy + np.cos(angle) * dx, 0, last)
+    y0, x0 = src_y.astype(int), src_x.astype(int)
+    wy, wx = src_y - y0, src_x - x0
+    i = np.arange(n)[:, None, None]
+    turned = ((1 - wy) * ((1 - wx) * padded[i, y0, x0] + wx * padded[i, y0, x0 + 1])
+              + wy * ((1 - wx) * padded[i, y0 + 1, x0] + wx * padded[i, y0 + 1, x0 + 1]))
+    return turned.reshape(n, INPUT_DIM).astype(np.float32)
 
 
 # The phases in the order they run. The two discriminators train disjoint networks on the same
@@ -700,6 +726,9 @@ def arg_parser():
     parser.add_argument("--shift", type=int, choices=range(0, 5), default=SHIFT,
                         help="labelled images are moved by up to this many pixels, at random, "
                              "each time they are used (0: never)")
+    parser.add_argument("--rotate", type=flags.non_negative, default=ROTATE,
+                        help="labelled images are turned by up to this many degrees either way, "
+                             "at random, each time they are used, before their shift (0: never)")
     return parser
 
 

@@ -128,6 +128,60 @@ def test_shifted_images_move_whole_and_bring_in_blank_pixels():
     np.testing.assert_array_equal(ssa.shift_images(images, 0, rng), images)
 
 
+class FixedAngle:
+    """Stands in for the run's RandomState where rotate_images draws its angles."""
+
+    def __init__(self, degrees):
+        self.degrees = degrees
+
+    def uniform(self, low, high, n):
+        assert -low == high and abs(self.degrees) <= high
+        return np.full(n, float(self.degrees))
+
+
+def test_rotated_images_turn_about_the_centre_and_keep_their_ink():
+    import semi_supervised_aae as ssa
+    images = np.zeros((1, 28, 28), np.float32)
+    images[0, 4, 14] = 1.0  # a lit pixel 9.5 rows above the centre (13.5, 13.5), 0.5 right of it
+    images = images.reshape(1, 784)
+    quarter = ssa.rotate_images(images, 90, FixedAngle(90)).reshape(28, 28)
+    # a quarter turn takes it to 9.5 columns from the centre, on one side or the other
+    [lit] = [tuple(p) for p in np.argwhere(quarter > 0.99)]
+    assert lit in {(14, 4), (13, 23), (13, 4), (14, 23)}
+    assert quarter.sum() == pytest.approx(1.0)
+    np.testing.assert_allclose(ssa.rotate_images(images, 90, FixedAngle(-90)).reshape(28, 28),
+                               quarter[::-1, ::-1])  # the other way: the opposite point
+    rng = np.random.RandomState(0)
+    np.testing.assert_array_equal(ssa.rotate_images(images, 0, rng), images)
+
+
+def test_rotated_digits_keep_their_ink_and_turn_by_different_angles(data):
+    import semi_supervised_aae as ssa
+    digits = data.train.images[:50]
+    turned = ssa.rotate_images(digits, 10, np.random.RandomState(0))
+    assert turned.shape == digits.shape and turned.dtype == np.float32
+    assert 0 <= turned.min() and turned.max() <= 1
+    # MNIST's digits sit in the middle 20 x 20: a small turn keeps all of their ink inside
+    np.testing.assert_allclose(turned.sum(1), digits.sum(1), rtol=0.02)
+    assert np.abs(turned - digits).sum(1).min() > 0  # every one moved
+    again = ssa.rotate_images(digits, 10, np.random.RandomState(0))
+    np.testing.assert_array_equal(turned, again)  # from the run's RandomState alone: resumable
+
+
+def test_rotate_turns_the_labelled_batch_before_its_shift(data):
+    ssa, args, g = build("--rotate", "10", "--shift", "0", "--seed", "0")
+    labelled, unlabelled = mnist.split_labelled(data.train, 1000, args.seed)
+    rng = np.random.RandomState(0)
+    feed = ssa.next_feed(g, unlabelled, labelled, rng, args)
+    # the same batch and the same angles, drawn where next_feed draws them
+    images, _ = mnist.split_labelled(data.train, 1000, args.seed)[0].next_batch(100)
+    expected = ssa.rotate_images(images, 10, np.random.RandomState(0))
+    np.testing.assert_array_equal(feed[g.x_labelled], expected)
+    assert not np.array_equal(feed[g.x_labelled], images)
+    # the unlabelled images are never turned
+    assert {row.tobytes() for row in feed[g.x]} <= {row.tobytes() for row in unlabelled.images}
+
+
 @pytest.mark.parametrize("mode, width", [("False", 10), ("True", 20)])
 def test_the_gaussian_discriminator_sees_z_or_z_with_a_label(mode, width):
     import tensorflow.compat.v1 as tf
