@@ -343,7 +343,7 @@ def next_feed(g, unlabelled, labelled, rng, args, progress=0.0):
     """The feed of one iteration: unlabelled images, prior samples, a labelled batch (unless
     labelled is None: clustering), the learning-rate decays after progress epochs.
 
-    The shifts and the input noise come from rng, like the prior samples, so a resumed run
+    The rotations, shifts and input noise come from rng, like the prior samples, so a resumed run
     draws the same.
     """
     x = unlabelled.next_batch(args.batch_size)[0]
@@ -386,13 +386,14 @@ def rotate_images(images, max_degrees, rng):
     """Each image turned about its centre by its own random angle of up to max_degrees either
     way, its pixels read between the original's by bilinear interpolation; pixels brought in
     from outside the picture are blank."""
-    n, pad = len(images), 3
+    n, pad = len(images), 2  # a blank border to read from where a point falls outside
     padded = np.pad(images.reshape(n, 28, 28), ((0, 0), (pad, pad), (pad, pad)))
     angle = np.deg2rad(rng.uniform(-max_degrees, max_degrees, n))[:, None, None]
     dy, dx = np.mgrid[0:28, 0:28] - 13.5  # each output pixel's offset from the centre
-    # Where in the padded original each output pixel comes from; a point beyond the padding is
-    # moved to its edge, which is blank.
-    last = 28 + 2 * pad - 1.001
+    # Where in the padded original each output pixel comes from. A point beyond the padding is
+    # moved to the second-last row or column, so that its neighbour below (or to the right) is
+    # still inside the array; both are blank.
+    last = 28 + 2 * pad - 2
     src_y = np.clip(13.5 + pad + np.cos(angle) * dy - np.sin(angle) * dx, 0, last)
     src_x = np.clip(13.5 + pad + np.sin(angle) * dy + np.cos(angle) * dx, 0, last)
     y0, x0 = src_y.astype(int), src_x.astype(int)
@@ -683,8 +684,8 @@ def arg_parser():
                         help="size of the categorical code y; other than 10 only with --n_labels 0")
     parser.add_argument("--labelled_only", type=flags.boolean, default=False,
                         help="the baseline: train the encoder's classifier path on the labelled "
-                             "images alone (the supervised phase only, same noise, shifts and "
-                             "schedule)")
+                             "images alone (the supervised phase only, same noise, shifts, "
+                             "rotations and schedule)")
     parser.add_argument("--adversarial_learning_rate", type=flags.positive(float),
                         default=ADVERSARIAL_LEARNING_RATE,
                         help="Adam's learning rate for the two discriminators and the generator "
