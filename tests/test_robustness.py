@@ -109,7 +109,29 @@ def test_divergence_stops_with_the_step_and_no_traceback(tmp_path, mnist_dir):
     proc = run_script("autoencoder.py", "--train", "True", "--max_steps", "100",
                       "--learning_rate", "1e30", results_dir=tmp_path, check=False)
     assert proc.returncode != 0 and "Traceback" not in proc.stderr
-    assert "training diverged at step 0" in proc.stderr
+    # step 0's update leaves the weights non-finite; step 1's loss, taken before its own
+    # update, is the first to show it
+    assert "training diverged at step 1: reconstruction = nan" in proc.stderr
+
+
+def test_a_nan_that_a_summary_meets_first_is_reported_as_divergence(tmp_path, monkeypatch):
+    """A histogram summary refuses NaN with an error of its own, before any loss is checked (a
+    NaN left by the last phase of an iteration, read by the summaries that follow it): main()
+    reports it as the divergence it is, at the run's current step."""
+    import tensorflow.compat.v1 as tf
+    run = runs.Run(str(tmp_path), "Autoencoder")
+    os.makedirs(run.saved_models), os.makedirs(os.path.dirname(run.log_file))
+    run.step = 50
+    monkeypatch.setattr(runs.Run, "active", run)
+
+    def train(args):  # what Session.run raises there
+        raise tf.errors.InvalidArgumentError(
+            None, None, "Nan in summary histogram for: Distributions/encoder_z")
+
+    monkeypatch.setattr(sys, "argv", ["autoencoder.py", "--train", "True"])
+    with pytest.raises(SystemExit) as stopped:
+        common.main(flags.arg_parser("A lesson.", z_dim=2), train, draw=None)
+    assert str(stopped.value).startswith("error: training diverged at step 50: weights = nan")
 
 
 def test_divergence_names_the_last_good_checkpoint(tmp_path):
