@@ -99,11 +99,10 @@ def train_step(sess, g, feed, with_summaries=False):
     the step's own session call, so they read the forward pass the step computes anyway instead
     of running a second one, and they show the loss before the update, as the log line does.
     """
-    fetches = {"step": g.train_op, "reconstruction": g.loss}
+    fetches = {"reconstruction": g.loss}
     if with_summaries:
         fetches["summaries"] = g.summaries
-    fetched = sess.run(fetches, feed_dict=feed)
-    del fetched["step"]
+    _, fetched = sess.run([g.train_op, fetches], feed_dict=feed)
     return fetched
 
 
