@@ -127,7 +127,10 @@ class Run:
         # today's default may not be, so say which values are assumed and how to change them.
         unrecorded = [k for k in vars(args) if k not in recorded and k not in RUN_CONTROL]
         if unrecorded:
-            assumed = " ".join(f"--{k} {getattr(args, k)}" for k in unrecorded)
+            # A default of None is settled later from the other flags (see each check_flags).
+            assumed = " ".join(f"--{k} {getattr(args, k)}" if getattr(args, k) is not None
+                               else f"--{k} (today's default for the other flags)"
+                               for k in unrecorded)
             print(f"warning: {self.path}/run.json, written by an earlier version, does not record "
                   f"{', '.join('--' + k for k in unrecorded)}; assuming {assumed} (give the "
                   "values it was trained with on the command line).", file=sys.stderr)

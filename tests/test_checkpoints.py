@@ -149,6 +149,20 @@ def test_a_run_older_than_a_flag_says_which_values_it_assumes(tmp_path, capsys):
             "--pair_discriminator True") in capsys.readouterr().err
 
 
+def test_an_unrecorded_flag_whose_default_depends_on_others_is_not_called_none(tmp_path, capsys):
+    import semi_supervised_aae
+    args = flags.parse(semi_supervised_aae.arg_parser(), ["--results_dir", str(tmp_path)])
+    old = {k: v for k, v in vars(args).items() if k not in ("cluster_balance", "rotate")}
+    path = tmp_path / "Semi_Supervised" / "old_run"
+    os.makedirs(path)
+    (path / "run.json").write_text(json.dumps({"model": "Semi_Supervised", "args": old}))
+    runs.Run(str(path), "Semi_Supervised").adopt_args(args)
+    warning = capsys.readouterr().err
+    assert ("does not record --cluster_balance, --rotate; assuming --cluster_balance (today's "
+            "default for the other flags) --rotate 0.0") in warning
+    assert "None" not in warning
+
+
 def test_the_newest_run_without_its_run_json_is_named_not_a_traceback(tmp_path):
     saved = tmp_path / "Autoencoder" / "2026-01-01_00-00-00_run" / "Saved_models"
     os.makedirs(saved)
