@@ -1,5 +1,6 @@
 """Checkpoints that travel with their run folder, and damaged ones that are named, not fatal."""
 import glob
+import importlib
 import json
 import os
 import shutil
@@ -137,27 +138,28 @@ def test_with_no_good_checkpoint_left_one_clear_error(trained, tmp_path):
     assert "autoencoder-220.index is damaged" in error
 
 
-def test_a_run_older_than_a_flag_says_which_values_it_assumes(tmp_path, capsys):
-    import supervised_aae
-    args = flags.parse(supervised_aae.arg_parser(), ["--results_dir", str(tmp_path)])
-    old = {k: v for k, v in vars(args).items() if k not in ("prior_std", "pair_discriminator")}
-    path = tmp_path / "Supervised" / "old_run"
+def warning_of_a_run_older_than(missing, script, model, tmp_path, capsys):
+    """What adopt_args() prints for a run whose run.json lacks the flags in `missing`."""
+    parser = importlib.import_module(script).arg_parser()
+    args = flags.parse(parser, ["--results_dir", str(tmp_path)])
+    old = {k: v for k, v in vars(args).items() if k not in missing}
+    path = tmp_path / model / "old_run"
     os.makedirs(path)
-    (path / "run.json").write_text(json.dumps({"model": "Supervised", "args": old}))
-    runs.Run(str(path), "Supervised").adopt_args(args)
+    (path / "run.json").write_text(json.dumps({"model": model, "args": old}))
+    runs.Run(str(path), model).adopt_args(args)
+    return capsys.readouterr().err
+
+
+def test_a_run_older_than_a_flag_says_which_values_it_assumes(tmp_path, capsys):
+    warning = warning_of_a_run_older_than(("prior_std", "pair_discriminator"), "supervised_aae",
+                                          "Supervised", tmp_path, capsys)
     assert ("does not record --prior_std, --pair_discriminator; assuming --prior_std 1.0 "
-            "--pair_discriminator True") in capsys.readouterr().err
+            "--pair_discriminator True") in warning
 
 
 def test_an_unrecorded_flag_whose_default_depends_on_others_is_not_called_none(tmp_path, capsys):
-    import semi_supervised_aae
-    args = flags.parse(semi_supervised_aae.arg_parser(), ["--results_dir", str(tmp_path)])
-    old = {k: v for k, v in vars(args).items() if k not in ("cluster_balance", "rotate")}
-    path = tmp_path / "Semi_Supervised" / "old_run"
-    os.makedirs(path)
-    (path / "run.json").write_text(json.dumps({"model": "Semi_Supervised", "args": old}))
-    runs.Run(str(path), "Semi_Supervised").adopt_args(args)
-    warning = capsys.readouterr().err
+    warning = warning_of_a_run_older_than(("cluster_balance", "rotate"), "semi_supervised_aae",
+                                          "Semi_Supervised", tmp_path, capsys)
     assert ("does not record --cluster_balance, --rotate; assuming --cluster_balance (today's "
             "default for the other flags) --rotate 0.0") in warning
     assert "None" not in warning
