@@ -138,10 +138,11 @@ def test_with_no_good_checkpoint_left_one_clear_error(trained, tmp_path):
     assert "autoencoder-220.index is damaged" in error
 
 
-def warning_of_a_run_older_than(missing, script, model, tmp_path, capsys):
-    """What adopt_args() prints for a run whose run.json lacks the flags in `missing`."""
-    parser = importlib.import_module(script).arg_parser()
-    args = flags.parse(parser, ["--results_dir", str(tmp_path)])
+def warning_of_a_run_older_than(missing, script, tmp_path, capsys):
+    """What adopt_args() prints for a run of `script` whose run.json lacks the flags in `missing`."""
+    module = importlib.import_module(script)
+    model = module.MODEL
+    args = flags.parse(module.arg_parser(), ["--results_dir", str(tmp_path)])
     old = {k: v for k, v in vars(args).items() if k not in missing}
     path = tmp_path / model / "old_run"
     os.makedirs(path)
@@ -152,14 +153,14 @@ def warning_of_a_run_older_than(missing, script, model, tmp_path, capsys):
 
 def test_a_run_older_than_a_flag_says_which_values_it_assumes(tmp_path, capsys):
     warning = warning_of_a_run_older_than(("prior_std", "pair_discriminator"), "supervised_aae",
-                                          "Supervised", tmp_path, capsys)
+                                          tmp_path, capsys)
     assert ("does not record --prior_std, --pair_discriminator; assuming --prior_std 1.0 "
             "--pair_discriminator True") in warning
 
 
 def test_an_unrecorded_flag_whose_default_depends_on_others_is_not_called_none(tmp_path, capsys):
     warning = warning_of_a_run_older_than(("cluster_balance", "rotate"), "semi_supervised_aae",
-                                          "Semi_Supervised", tmp_path, capsys)
+                                          tmp_path, capsys)
     assert ("does not record --cluster_balance, --rotate; assuming --cluster_balance (today's "
             "default for the other flags) --rotate 0.0") in warning
     assert "None" not in warning

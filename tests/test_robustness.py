@@ -120,7 +120,8 @@ def test_a_nan_that_a_summary_meets_first_is_reported_as_divergence(tmp_path, mo
     reports it as the divergence it is, at the run's current step."""
     import tensorflow.compat.v1 as tf
     run = runs.Run(str(tmp_path), "Autoencoder")
-    os.makedirs(run.saved_models), os.makedirs(os.path.dirname(run.log_file))
+    os.makedirs(run.saved_models)
+    os.makedirs(os.path.dirname(run.log_file))
     run.step = 50
     monkeypatch.setattr(runs.Run, "active", run)
 
@@ -136,7 +137,8 @@ def test_a_nan_that_a_summary_meets_first_is_reported_as_divergence(tmp_path, mo
 
 def test_divergence_names_the_last_good_checkpoint(tmp_path):
     run = runs.Run(str(tmp_path), "Autoencoder")
-    os.makedirs(run.saved_models), os.makedirs(os.path.dirname(run.log_file))
+    os.makedirs(run.saved_models)
+    os.makedirs(os.path.dirname(run.log_file))
     with open(os.path.join(run.saved_models, "checkpoint"), "w") as f:
         f.write('model_checkpoint_path: "autoencoder-550"\n')
     open(os.path.join(run.saved_models, "autoencoder-550.index"), "w").close()
