@@ -1,5 +1,6 @@
 """Part 4's flags: clustering without labels, the labelled-only baseline, shifted labelled images,
-the pair discriminator, dropout in the supervised phase and the cosine decay of the rates.
+the pair discriminator, dropout in the supervised phase, the cosine decay of the rates and batch
+normalisation.
 
 Kept apart from test_semi_supervised_aae.py, whose module-wide graph would stop these tests from
 building graphs of their own.
@@ -317,3 +318,82 @@ def test_a_short_run_with_supervised_dropout_classifies_well_above_chance(data):
     ssa, args, g = build("--supervised_dropout", "0.5", "--seed", "0")
     _, trained, _ = train_part4_briefly(ssa, args, g, data)
     assert trained > 0.8, trained
+
+
+# -- batch normalisation in the encoder (--batch_norm) ---------------------------------------------
+
+def test_batch_norm_standardises_by_the_batch_and_moves_the_running_averages_a_hundredth():
+    import tensorflow.compat.v1 as tf
+    import semi_supervised_aae as ssa
+    tf.reset_default_graph()
+    h = tf.placeholder(tf.float32, [None, 3])
+    values = np.random.RandomState(0).normal([1, -2, 5], [0.5, 2, 3], (200, 3)).astype(np.float32)
+    with tf.variable_scope("layer"):
+        by_batch = ssa.batch_norm(h, "norm", "update")
+    with tf.variable_scope("layer", reuse=True):
+        by_running = ssa.batch_norm(h, "norm", "running")
+    running_mean, running_variance = tf.global_variables(scope="layer/norm/running")
+    with tf.Session() as sess:
+        sess.run(tf.global_variables_initializer())
+        before = sess.run(by_running, {h: values})
+        normalised, _ = sess.run([by_batch, tf.get_collection(tf.GraphKeys.UPDATE_OPS)],
+                                 {h: values})
+        mean, variance = sess.run([running_mean, running_variance])
+    # the running averages start at mean 0 and variance 1, and gamma at 1 and beta at 0
+    np.testing.assert_allclose(before, values / np.sqrt(1 + 1e-3), rtol=1e-5)
+    np.testing.assert_allclose(normalised.mean(0), 0, atol=1e-5)
+    np.testing.assert_allclose(normalised.std(0), values.std(0) / np.sqrt(values.var(0) + 1e-3),
+                               rtol=1e-4)  # 1e-3: the variance's epsilon
+    np.testing.assert_allclose(mean, 0.01 * values.mean(0), rtol=1e-4)
+    np.testing.assert_allclose(variance, 0.99 + 0.01 * values.var(0), rtol=1e-4)
+
+
+def test_batch_norm_gives_the_encoder_alone_scales_offsets_and_running_averages():
+    import tensorflow.compat.v1 as tf
+    build("--batch_norm", "True")
+    trainable = {v.name for v in tf.trainable_variables() if "norm" in v.name}
+    assert trainable == {f"Encoder/e_norm_{i}/{name}:0" for i in (1, 2) for name in ("gamma", "beta")}
+    running = {v.name for v in tf.global_variables() if "running" in v.name}
+    assert running == {f"Encoder/e_norm_{i}/running_{name}:0" for i in (1, 2)
+                       for name in ("mean", "variance")}
+    build()
+    assert not [v for v in tf.global_variables() if "norm" in v.name]
+
+
+@pytest.mark.parametrize("argv, mover", [([], "reconstruction"),
+                                         (["--labelled_only", "True"], "supervised")])
+def test_with_batch_norm_one_phase_moves_the_running_averages_and_evaluation_reads_them(data, argv,
+                                                                                        mover):
+    import tensorflow.compat.v1 as tf
+    ssa, args, g = build("--batch_norm", "True", "--seed", "0", *argv)
+    labelled, unlabelled = mnist.split_labelled(data.train, 1000, args.seed)
+    feed = ssa.next_feed(g, unlabelled, labelled, np.random.RandomState(0), args)
+    running = tf.global_variables(scope="Encoder/e_norm_1/running_mean")
+    images = data.validation.images[:100]
+    with tf.Session() as sess:
+        sess.run(tf.global_variables_initializer())
+        start = sess.run(running)
+        for name in set(g.train_ops) - {mover}:
+            sess.run(g.train_ops[name], feed)
+            np.testing.assert_array_equal(sess.run(running), start)
+        sess.run(g.train_ops[mover], feed)
+        assert (sess.run(running)[0] != start[0]).mean() > 0.9
+        together = sess.run(g.probabilities, {g.x: images})
+        # by a batch's own statistics, a batch of one would give every image the same output
+        alone = np.concatenate([sess.run(g.probabilities, {g.x: images[i:i + 1]}) for i in range(5)])
+    np.testing.assert_allclose(alone, together[:5], rtol=1e-4, atol=1e-6)
+    assert len({tuple(p.round(4)) for p in together}) > 50
+
+
+def test_a_short_run_with_batch_norm_classifies_well_above_chance(data):
+    ssa, args, g = build("--batch_norm", "True", "--seed", "0")
+    _, trained, _ = train_part4_briefly(ssa, args, g, data)
+    assert trained > 0.8, trained
+
+
+def test_a_batch_norm_run_restores_with_its_running_averages(tmp_path_factory, mnist_dir):
+    results, run, _ = train_run(tmp_path_factory, SCRIPT, MODEL, "--max_steps", "30",
+                                "--batch_norm", "True", "--seed", "1")
+    metrics = read_metrics(run)
+    drawn = run_script(SCRIPT, "--train", "False", results_dir=results)
+    assert f"Test accuracy: {metrics['test_accuracy']:.4f}" in drawn.stdout
