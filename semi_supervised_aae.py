@@ -33,10 +33,13 @@ Each phase has its own Adam (beta1 0.9): learning rate 0.001 for reconstruction 
 phase, 0.0001 for the two discriminators and the generator. The first two are divided by 10 after
 15 and again after 22.5 of the 30 epochs, the adversarial one after 19.5 and 22.5
 (`--adversarial_drops`): how strong the adversaries are beside the other phases decides how well
-the generator obeys its label. Batches of 100. In training the encoder sees its input with
-Gaussian noise (std 0.5) added, and the decoder must rebuild the clean image, and each labelled
-image is moved by up to 2 pixels each time it is used. The original's discriminator of z alone
-and its prior N(0, 5^2 I) come back with `--pair_discriminator False --prior_std 5`.
+the generator obeys its label. Batches of 100 unlabelled and 250 labelled images. In training
+the encoder sees its input with Gaussian noise (std 0.5) added, and the decoder must rebuild the
+clean image; each labelled image is turned by up to 10 degrees and moved by up to 2 pixels each
+time it is used; and the encoder's two hidden layers are batch-normalised (--batch_norm), by each
+batch's own statistics in training and by running averages of them in evaluation. The original's
+discriminator of z alone and its prior N(0, 5^2 I) come back with
+`--pair_discriminator False --prior_std 5`.
 With `--n_labels 0 --n_clusters K` the same networks cluster the images without any label; there
 the categorical discriminator also sees the mean y of each batch (--cluster_balance), or the
 codes crowd into a few clusters, and the clusters came nearest to digits with the adversarial
@@ -69,12 +72,12 @@ N_CLASSES = 10
 # too) lets the adversarial games settle instead of jittering around their balance.
 EPOCHS = 30
 INPUT_NOISE = 0.5  # default of --input_noise
-# The labelled images are moved by up to 2 pixels each time they are used, the augmentation of
-# MNIST papers of the paper's time: it keeps the 1,000 labels from being learnt by heart.
+# The labelled images are moved by up to 2 pixels and turned by up to 10 degrees either way each
+# time they are used, the augmentations of MNIST papers of the paper's time: they keep the 1,000
+# labels from being learnt by heart. Without batch normalisation the turns tied (3 seeds: median
+# 98.46 against 98.40 % on validation); with it, see BATCH_NORM.
 SHIFT = 2  # default of --shift
-# Turning them as well, by up to 10 degrees either way, tied over 30 epochs (3 seeds: median
-# 98.46 against 98.40 % on validation, 98.22 against 98.16 % on test; README, part 4).
-ROTATE = 0.0  # default of --rotate: degrees either way
+ROTATE = 10.0  # default of --rotate: degrees either way
 # The generator obeys its label only if z cannot tell the digit: the Gaussian discriminator
 # judges (z, label) pairs (PAIR_DISCRIMINATOR), and the prior is N(0, I), not N(0, 5^2 I), so
 # that the label's 0s and 1s are not drowned out beside z in the decoder's input. With the
@@ -89,12 +92,15 @@ LABELLED_RECONSTRUCTION = False  # default of --labelled_reconstruction
 # label sooner (label-following 93 against about 77 % after 15 epochs, seeds 0 and 1) but cost
 # 0.2-0.3 points of validation accuracy over epochs 16-18, so it stays an option.
 SUPERVISED_DROPOUT = 0.0  # default of --supervised_dropout
-BATCH_NORM = False  # default of --batch_norm
+# Batch normalisation of the encoder's hidden layers raised validation accuracy from 98.40 to
+# 98.58 % (median of 3 seeds); with the turns and 250 labelled images a step as well, to 98.68 %
+# (test 98.39 %), where without it each of the two alone had reached 98.46 and 98.52 % (README,
+# part 4).
+# Clustering (--n_labels 0) was measured without it, so there it stays off unless asked for.
+BATCH_NORM = None  # default of --batch_norm: on with labels, off to cluster
 BN_MOMENTUM = 0.99  # the running averages keep this much of their value each iteration
-# A labelled batch of 250 a step instead of 100 was ahead on validation (median of 3 seeds 98.52
-# against 98.40 %; over 60 epochs 98.50 against 98.42 %) but not on test (98.14 against 98.16 %;
-# 98.26 against 98.30 %), for 19 % more work an iteration.
-LABELLED_BATCH_SIZE = 100  # default of --labelled_batch_size
+# 250 labelled images a step instead of 100: see BATCH_NORM; 19 % more work an iteration.
+LABELLED_BATCH_SIZE = 250  # default of --labelled_batch_size
 # At the full rate, the generator's steps on the shared encoder are as large as those of
 # reconstruction and of the labels, and early on the discriminators win by far (generator loss
 # 8-10): the codes are pushed to their priors before the labels have given y its meaning.
@@ -713,6 +719,8 @@ def check_flags(args):
                                "--n_labels 0 to cluster without labels.")
     if args.cluster_balance is None:  # the default: on to cluster, off with labels
         args.cluster_balance = not args.n_labels
+    if args.batch_norm is None:  # the default: on with labels, off to cluster
+        args.batch_norm = bool(args.n_labels)
     if args.n_labels and args.labelled_batch_size > args.n_labels:
         if "labelled_batch_size" in args.given:
             raise common.UserError(f"--labelled_batch_size {args.labelled_batch_size} is more than "
@@ -770,7 +778,8 @@ def arg_parser():
                              "with this probability (0: none)")
     parser.add_argument("--batch_norm", type=flags.boolean, default=BATCH_NORM,
                         help="batch normalisation of the encoder's two hidden layers (evaluation "
-                             "uses running averages of the unlabelled batches' statistics)")
+                             "uses running averages of the unlabelled batches' statistics); if "
+                             "not given, on with labels and off with --n_labels 0")
     parser.add_argument("--labelled_batch_size", type=flags.positive(int),
                         default=LABELLED_BATCH_SIZE,
                         help="labelled images in each supervised step (--batch_size counts the "

@@ -78,11 +78,15 @@ COPIES = 8  # TensorFlow times a product as COPIES independent copies per sessio
 # np.allclose. oneDNN adds up the terms of a product in another order than Eigen does, which
 # changes float32 results in their last bits (Eigen's own results change as much between 1 and 2
 # threads); the losses then agree to about 1e-7. Adam divides each gradient by its own running
-# size, so where a gradient is nearly zero those last bits move its weight by up to ~1e-6 in 3
-# iterations (and ~1e-5 in 10): the weights may differ by a hundredth of one Adam step.
+# size, so where a gradient is nearly zero those last bits can change the sign of its step, whose
+# size is then the learning rate whatever the gradient's. Without batch normalisation the weights
+# differed by up to ~1e-6 in 3 iterations. Part 4's encoder normalises its hidden layers, and the
+# gradients of the layers before it are differences of nearly equal terms (the biases there get
+# none at all in exact arithmetic: the normalisation subtracts them again); measured there, the
+# weights differed by up to 9e-4 in 3 iterations, within one Adam step (0.001, the default rate).
 COMPARED_ITERATIONS = 3
 LOSS_TOLERANCE = {"rtol": 1e-5, "atol": 1e-7}
-WEIGHT_TOLERANCE = {"rtol": 1e-5, "atol": 1e-5}
+WEIGHT_TOLERANCE = {"rtol": 1e-5, "atol": 1e-3}
 
 
 class Settings:
@@ -246,6 +250,8 @@ def setup(name, data_dir, precision):
     argv = ["--batch_size", str(BATCH_SIZE), "--data_dir", data_dir, "--precision", precision]
     args = flags.parse(module.arg_parser(), argv)
     data = mnist.load(args.data_dir, args.seed)
+    if name == "semi_supervised_aae":
+        module.check_flags(args)  # settles the defaults that depend on other flags
     g = module.build_graph(args)
     if name == "semi_supervised_aae":
         labelled, unlabelled = mnist.split_labelled(data.train, args.n_labels, args.seed)

@@ -180,7 +180,7 @@ def test_rotate_turns_the_labelled_batch_before_its_shift(data):
     labelled, unlabelled = mnist.split_labelled(data.train, 1000, args.seed)
     feed = ssa.next_feed(g, unlabelled, labelled, np.random.RandomState(0), args)
     # the same batch, turned then shifted, the angles drawn first from the run's RandomState
-    images, _ = mnist.split_labelled(data.train, 1000, args.seed)[0].next_batch(100)
+    images, _ = mnist.split_labelled(data.train, 1000, args.seed)[0].next_batch(args.labelled_batch_size)
     rng = np.random.RandomState(0)
     expected = ssa.shift_images(ssa.rotate_images(images, 10, rng), 2, rng)
     np.testing.assert_array_equal(feed[g.x_labelled], expected)
@@ -255,8 +255,9 @@ def test_each_iteration_is_fed_the_cosine_rates_of_its_point_in_training(data):
 # -- the labelled batch (--labelled_batch_size) --------------------------------------------------
 
 def test_the_supervised_phase_reads_a_labelled_batch_of_its_own_size(data):
-    # unshifted, so that the images fed can be matched with the labelled set
-    ssa, args, g = build("--labelled_batch_size", "250", "--shift", "0", "--seed", "0")
+    # neither turned nor shifted, so that the images fed can be matched with the labelled set
+    ssa, args, g = build("--labelled_batch_size", "250", "--rotate", "0", "--shift", "0",
+                         "--seed", "0")
     labelled, unlabelled = mnist.split_labelled(data.train, 1000, args.seed)
     feeds = [ssa.next_feed(g, unlabelled, labelled, np.random.RandomState(0), args)
              for _ in range(4)]
@@ -350,14 +351,17 @@ def test_batch_norm_standardises_by_the_batch_and_moves_the_running_averages_a_h
 
 def test_batch_norm_gives_the_encoder_alone_scales_offsets_and_running_averages():
     import tensorflow.compat.v1 as tf
-    build("--batch_norm", "True")
+    ssa, args, g = build()
+    assert args.batch_norm is True  # the default with labels
     trainable = {v.name for v in tf.trainable_variables() if "norm" in v.name}
     assert trainable == {f"Encoder/e_norm_{i}/{name}:0" for i in (1, 2) for name in ("gamma", "beta")}
     running = {v.name for v in tf.global_variables() if "running" in v.name}
     assert running == {f"Encoder/e_norm_{i}/running_{name}:0" for i in (1, 2)
                        for name in ("mean", "variance")}
-    build()
-    assert not [v for v in tf.global_variables() if "norm" in v.name]
+    for argv in (["--batch_norm", "False"], ["--n_labels", "0"]):  # clustering: off by default
+        ssa, args, g = build(*argv)
+        assert args.batch_norm is False
+        assert not [v for v in tf.global_variables() if "norm" in v.name]
 
 
 @pytest.mark.parametrize("argv, mover", [([], "reconstruction"),
