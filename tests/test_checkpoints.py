@@ -162,7 +162,7 @@ def test_an_unrecorded_flag_whose_default_depends_on_others_is_not_called_none(t
     warning = warning_of_a_run_older_than(("cluster_balance", "rotate"), "semi_supervised_aae",
                                           tmp_path, capsys)
     assert ("does not record --cluster_balance, --rotate; assuming --cluster_balance (today's "
-            "default for the other flags) --rotate 0.0") in warning
+            "default for the other flags) --rotate 10.0") in warning
     assert "None" not in warning
 
 
