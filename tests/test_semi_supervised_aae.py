@@ -1,5 +1,6 @@
 """Part 4: the labelled set, what a run writes, what each phase trains, and that it learns."""
 import argparse
+import json
 import os
 import shutil
 
@@ -121,6 +122,10 @@ def test_train_false_draws_the_figures_and_prints_the_accuracy(trained):
     proc = run_script(SCRIPT, "--train", "False", results_dir=results)
     assert f"Loaded {run} (step 40)" in proc.stdout
     metrics = read_metrics(run)
+    # restored with batch normalisation's running averages at their start (mean 0, variance 1),
+    # the accuracy would differ
+    with open(os.path.join(run, "run.json")) as f:
+        assert json.load(f)["args"]["batch_norm"] is True
     assert f"Test accuracy: {metrics['test_accuracy']:.4f}" in proc.stdout
     assert f"rows right {100 * metrics['rows_right']:.1f} %" in proc.stdout
     for name in ("style_digit_grid.png", "confusion_matrix.png"):
@@ -138,6 +143,7 @@ def model():
     import semi_supervised_aae as ssa
     import tensorflow.compat.v1 as tf
     args = flags.parse(ssa.arg_parser(), ["--seed", "0"])
+    ssa.check_flags(args)  # settles the defaults that depend on other flags, as train() does
     g = ssa.build_graph(args)
     with tf.get_default_graph().as_default():
         yield ssa, args, g, tf
@@ -199,6 +205,7 @@ def test_adversarial_drops_move_the_adversarial_rates_alone(model, data, phase, 
 
 def test_a_short_training_classifies_well_above_chance(model, data):
     ssa, args, g, _ = model
+    assert args.batch_norm  # the defaults, batch normalisation included
     untrained, trained, losses = train_part4_briefly(ssa, args, g, data)
     # Seed 0 measured 84% after 100 iterations, 87% after 150, 91% after 200 and 94% after 350.
     # (With the adversarial phases at the full rate it was 20%, 55% and 69% after 100, 200 and

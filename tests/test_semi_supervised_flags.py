@@ -180,7 +180,8 @@ def test_rotate_turns_the_labelled_batch_before_its_shift(data):
     labelled, unlabelled = mnist.split_labelled(data.train, 1000, args.seed)
     feed = ssa.next_feed(g, unlabelled, labelled, np.random.RandomState(0), args)
     # the same batch, turned then shifted, the angles drawn first from the run's RandomState
-    images, _ = mnist.split_labelled(data.train, 1000, args.seed)[0].next_batch(args.labelled_batch_size)
+    images, _ = mnist.split_labelled(data.train, 1000, args.seed)[0].next_batch(
+        args.labelled_batch_size)
     rng = np.random.RandomState(0)
     expected = ssa.shift_images(ssa.rotate_images(images, 10, rng), 2, rng)
     np.testing.assert_array_equal(feed[g.x_labelled], expected)
@@ -387,17 +388,3 @@ def test_with_batch_norm_one_phase_moves_the_running_averages_and_evaluation_rea
         alone = np.concatenate([sess.run(g.probabilities, {g.x: images[i:i + 1]}) for i in range(5)])
     np.testing.assert_allclose(alone, together[:5], rtol=1e-4, atol=1e-6)
     assert len({tuple(p.round(4)) for p in together}) > 50
-
-
-def test_a_short_run_with_batch_norm_classifies_well_above_chance(data):
-    ssa, args, g = build("--batch_norm", "True", "--seed", "0")
-    _, trained, _ = train_part4_briefly(ssa, args, g, data)
-    assert trained > 0.8, trained
-
-
-def test_a_batch_norm_run_restores_with_its_running_averages(tmp_path_factory, mnist_dir):
-    results, run, _ = train_run(tmp_path_factory, SCRIPT, MODEL, "--max_steps", "30",
-                                "--batch_norm", "True", "--seed", "1")
-    metrics = read_metrics(run)
-    drawn = run_script(SCRIPT, "--train", "False", results_dir=results)
-    assert f"Test accuracy: {metrics['test_accuracy']:.4f}" in drawn.stdout
