@@ -13,7 +13,7 @@ For each of the four scripts it builds the real training graph with the script's
   for each MatMul that the iteration executes. Which ones: a stand-in for the Session is passed
   to `train_step()` and records what each of its `sess.run` calls fetches and feeds; the ops a
   call executes are found by walking the graph back from the fetches (see `executed_ops()`), and
-  the batch size fills in each shape's unknown (None) dimension. A traced iteration must show
+  their operands' sizes are read as that call fed them. A traced iteration must show
   as many matrix-product kernels, or the benchmark stops. Biases, activations and Adam cost a few
   operations per number and are left out, as rooflines usually do;
 - roofline it/s: iterations per second if every one of those products ran as fast as the fastest
@@ -207,18 +207,24 @@ def executed_ops(fetches, feed):
     return running
 
 
-def matmul_shapes(calls, batch_size):
-    """[m, k, n, transpose_a, transpose_b] of every MatMul the recorded calls executed."""
+def matmul_shapes(sess, calls):
+    """[m, k, n, transpose_a, transpose_b] of every MatMul the recorded calls executed.
+
+    The sizes are read from the operands as each call fed them, not filled in from --batch_size:
+    part 4's supervised phase reads a labelled batch of another size.
+    """
+    import tensorflow.compat.v1 as tf
     shapes = []
     for fetches, feed in calls:
-        matmuls = [op for op in executed_ops(fetches, feed) if op.type == "MatMul"]
-        for op in sorted(matmuls, key=lambda op: op.name):
-            # The batch's size is the only dimension unknown before running.
-            a, b = ([batch_size if d is None else d for d in t.shape.as_list()] for t in op.inputs)
+        matmuls = sorted((op for op in executed_ops(fetches, feed) if op.type == "MatMul"),
+                         key=lambda op: op.name)
+        # Shapes only: nothing that trains is fetched, so no variable changes.
+        sizes = sess.run([[tf.shape(t) for t in op.inputs] for op in matmuls], feed_dict=feed)
+        for op, (a, b) in zip(matmuls, sizes):
             transpose_a, transpose_b = op.get_attr("transpose_a"), op.get_attr("transpose_b")
             m, k = reversed(a) if transpose_a else a
             n = b[0] if transpose_b else b[1]
-            shapes.append([m, k, n, transpose_a, transpose_b])
+            shapes.append([int(m), int(k), int(n), transpose_a, transpose_b])
     return shapes
 
 
@@ -300,9 +306,9 @@ def measure(name, settings, data_dir, weights_path, config):
         recording = RecordingSession(sess)
         for _ in range(settings.traced):
             module.train_step(recording, g, next_feed())
+        calls_per_iteration = len(recording.calls) // settings.traced
+        matmuls = matmul_shapes(sess, recording.calls[:calls_per_iteration])
 
-    calls_per_iteration = len(recording.calls) // settings.traced
-    matmuls = matmul_shapes(recording.calls[:calls_per_iteration], args.batch_size)
     kernels = list(traced_kernels(recording.traces))
     milliseconds = {"matmul": 0.0, "adam": 0.0, "other": 0.0}
     for op_type, ms in kernels:

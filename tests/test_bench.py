@@ -69,6 +69,11 @@ def test_flops_are_those_of_the_networks(quick_run):
     # Parts 2 and 3 add a discriminator; part 4 two, and a labelled batch.
     assert rows["autoencoder"]["flops"] < rows["adversarial_autoencoder"]["flops"] \
         < rows["supervised_aae"]["flops"] < rows["semi_supervised_aae"]["flops"]
+    # Part 4's supervised phase multiplies its own batch of labelled images, of another size.
+    import semi_supervised_aae
+    assert semi_supervised_aae.LABELLED_BATCH_SIZE != speed.BATCH_SIZE
+    part4 = rows["semi_supervised_aae"]["fast"]["matmuls"]
+    assert any(m == semi_supervised_aae.LABELLED_BATCH_SIZE for m, *_ in part4)
 
 
 def test_the_two_configurations_really_differ(quick_run):
