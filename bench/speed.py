@@ -46,7 +46,10 @@ environment it was started with, so it measures the settings the scripts choose 
 plain one gets TF_ENABLE_ONEDNN_OPTS=0 and no thread settings. numpy's products are timed in a
 child of their own, with OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE removed from its environment (some
 machines set them to hold OpenBLAS to older kernels): that child prints which kernel OpenBLAS chose.
-Nothing else changes the environment, the tests' and the scripts' included.
+Every child also gets CUDA_VISIBLE_DEVICES=-1: this bench measures the CPU, and on a machine
+with a GPU TensorFlow would otherwise run the products there (the README's GPU table comes from
+real runs of the scripts). Nothing else changes the environment, the tests' and the scripts'
+included.
 """
 import argparse
 import glob
@@ -117,8 +120,12 @@ CONFIGS = {
 
 
 def config_env(config):
-    """The environment of a child process measuring `config`."""
-    env = dict(os.environ)
+    """The environment of a child process measuring `config`.
+
+    Every child sees the CPU alone: on a machine with a GPU, TensorFlow would run the products
+    there, and the roofline, oneDNN's kernels and bfloat16 are all about the CPU.
+    """
+    env = dict(os.environ, CUDA_VISIBLE_DEVICES="-1")
     if config == "plain":
         env["TF_ENABLE_ONEDNN_OPTS"] = "0"
         env.pop("TF_NUM_INTRAOP_THREADS", None)
@@ -520,6 +527,7 @@ def report(results):
     print(f"{cpu_model()}, {os.cpu_count()} cores. TensorFlow {results['tensorflow']}, numpy "
           f"{np.__version__} ({results['numpy_kernel']}); batch {BATCH_SIZE}.\n"
           f"Peak of a {results['peak_size']}-cube product, GFLOP/s: {peaks}.\n"
+          f"CPU only: GPUs are hidden from every measurement (CUDA_VISIBLE_DEVICES=-1).\n"
           f"fast = {CONFIGS['fast']}; plain = {CONFIGS['plain']}.\n"
           f"oneDNN's kernels ran in fast: {onednn('fast')}, in plain: {onednn('plain')}.\n"
           f"roofline = each product at the speed of the faster of numpy and TensorFlow on it.\n"

@@ -32,12 +32,13 @@ def test_report_has_a_row_of_positive_figures_per_script(quick_run, capsys):
     out = capsys.readouterr().out
     lines = out.splitlines()
     assert "kernels" in lines[0] and "Peak of a 1024-cube product, GFLOP/s: numpy" in lines[1]
+    assert "CPU only: GPUs are hidden from every measurement (CUDA_VISIBLE_DEVICES=-1)." in lines
     # The tables, each a block of lines: a header, then a row per script.
     tables = [[line.split() for line in block.splitlines() if line.split()[:1] in
                [[name] for name in speed.SCRIPTS]] for block in out.split("\n\n")]
     tables = [rows for rows in tables if rows]
     from common import precision
-    bfloat16 = precision.effective("bfloat16") == "bfloat16"
+    bfloat16 = precision.cpu_has_bfloat16()  # the bench's children see the CPU alone
     assert len(tables) == (3 if bfloat16 else 2)
     speed_rows, time_rows = tables[0], tables[-1]
     for speed_row, time_row in zip(speed_rows, time_rows):
@@ -74,6 +75,11 @@ def test_flops_are_those_of_the_networks(quick_run):
     assert semi_supervised_aae.LABELLED_BATCH_SIZE != speed.BATCH_SIZE
     part4 = rows["semi_supervised_aae"]["fast"]["matmuls"]
     assert any(m == semi_supervised_aae.LABELLED_BATCH_SIZE for m, *_ in part4)
+
+
+def test_every_child_sees_the_cpu_alone():
+    for config in (*speed.CONFIGS, "numpy"):
+        assert speed.config_env(config)["CUDA_VISIBLE_DEVICES"] == "-1", config
 
 
 def test_the_two_configurations_really_differ(quick_run):
