@@ -366,7 +366,7 @@ def build_graph(args):
         x=x, x_encoder=x_encoder, x_labelled=x_labelled, x_labelled_encoder=x_labelled_encoder,
         y_labelled=y_labelled, dropout_seed=dropout_seed, z_prior=z_prior, y_prior=y_prior,
         decay=decay, adversarial_decay=adversarial_decay, z_in=z_in, y_in=y_in,
-        prediction=tf.argmax(eval_logits, 1), probabilities=tf.nn.softmax(eval_logits),
+        logits=eval_logits, prediction=tf.argmax(eval_logits, 1),
         generated=generated, mse=mse,
         losses=losses, train_ops=train_ops, phases=phases, summaries=tf.summary.merge_all(),
         saver=tf.train.Saver(max_to_keep=2))
@@ -508,13 +508,23 @@ def cluster_names(sess, g, data, args):
     (None) the clusters are the digits themselves."""
     if args.n_labels:
         return None
-    probabilities = sess.run(g.probabilities, feed_dict={g.x: data.validation.images})
-    return name_clusters(probabilities, data.validation.labels.argmax(1))
+    logits = sess.run(g.logits, feed_dict={g.x: data.validation.images})
+    return name_clusters(logits, data.validation.labels.argmax(1))
 
 
-def name_clusters(probabilities, digits):
-    """For each cluster (a column of probabilities), the digit of the image most likely in it."""
-    return digits[probabilities.argmax(0)]
+def name_clusters(logits, digits):
+    """For each cluster (a column of logits), the digit of the image most likely in it.
+
+    The softmax cannot rank them: a sure encoder gives hundreds of validation images a
+    probability of exactly 1.0 in float32 for their cluster, and argmax would name the cluster
+    after the first of them. log q(j|x) = -log(1 + sum over i != j of exp(l_i - l_j)) ranks them
+    without rounding: the most likely image is the one whose other clusters' logits, measured
+    from l_j, have the smallest logsumexp."""
+    logits = np.asarray(logits, np.float64)
+    k = logits.shape[1]
+    others = logits[:, None, :] - logits[:, :, None]  # [image, j, i] = l_i - l_j
+    others[:, np.arange(k), np.arange(k)] = -np.inf
+    return digits[np.logaddexp.reduce(others, axis=2).argmin(0)]
 
 
 def style_grid(sess, g, args, n_styles=N_CLASSES):

@@ -75,13 +75,23 @@ def test_the_labelled_only_baseline_trains_the_supervised_phase_alone():
 
 def test_each_cluster_is_named_after_the_image_most_likely_in_it():
     import semi_supervised_aae as ssa
-    probabilities = np.array([[0.9, 0.1, 0.0],   # image 0, a 7: most likely of all in cluster 0
-                              [0.6, 0.4, 0.0],   # image 1, a 3
-                              [0.1, 0.3, 0.6],   # image 2, a 1
-                              [0.0, 0.8, 0.2],   # image 3, a 3: the surest of cluster 1
-                              [0.2, 0.1, 0.7]])  # image 4, a 4: the surest of cluster 2
+    probabilities = np.array([[0.9, 0.1, 1e-9],   # image 0, a 7: most likely of all in cluster 0
+                              [0.6, 0.4, 1e-9],   # image 1, a 3
+                              [0.1, 0.3, 0.6],    # image 2, a 1
+                              [1e-9, 0.8, 0.2],   # image 3, a 3: the surest of cluster 1
+                              [0.2, 0.1, 0.7]])   # image 4, a 4: the surest of cluster 2
     digits = np.array([7, 3, 1, 3, 4])
-    assert ssa.name_clusters(probabilities, digits).tolist() == [7, 3, 4]
+    assert ssa.name_clusters(np.log(probabilities), digits).tolist() == [7, 3, 4]
+
+
+def test_cluster_names_are_not_decided_by_float32_rounding():
+    import semi_supervised_aae as ssa
+    # Both images are in cluster 0 with probability 1.0 in float32, but the second, a 9, more so.
+    logits = np.array([[40, 0, 0], [60, 0, 0], [0, 30, 0], [0, 0, 5]], np.float32)
+    softmax = np.exp(logits) / np.exp(logits).sum(1, keepdims=True)
+    assert softmax[0, 0] == softmax[1, 0] == 1.0
+    digits = np.array([4, 9, 1, 2])
+    assert ssa.name_clusters(logits, digits).tolist() == [9, 1, 2]
 
 
 @pytest.mark.parametrize("argv, message", [
@@ -383,8 +393,8 @@ def test_with_batch_norm_one_phase_moves_the_running_averages_and_evaluation_rea
             np.testing.assert_array_equal(sess.run(running), start)
         sess.run(g.train_ops[mover], feed)
         assert (sess.run(running)[0] != start[0]).mean() > 0.9
-        together = sess.run(g.probabilities, {g.x: images})
+        together = sess.run(g.logits, {g.x: images})
         # by a batch's own statistics, a batch of one would give every image the same output
-        alone = np.concatenate([sess.run(g.probabilities, {g.x: images[i:i + 1]}) for i in range(5)])
+        alone = np.concatenate([sess.run(g.logits, {g.x: images[i:i + 1]}) for i in range(5)])
     np.testing.assert_allclose(alone, together[:5], rtol=1e-4, atol=1e-6)
     assert len({tuple(p.round(4)) for p in together}) > 50
