@@ -33,11 +33,17 @@ For each of the four scripts it builds the real training graph with the script's
 Where the CPU multiplies bfloat16 natively (AVX512_BF16 or AMX; see common/precision.py), a
 second table measures `--precision bfloat16` the same way, against a bfloat16 roofline: each
 product timed in bfloat16 by TensorFlow (numpy has no bfloat16). A third shows where one
-iteration's time goes, from traced iterations of the fast configuration: time in matrix-product
-kernels, in Adam's updates, in all other kernels, in `next_feed()`, and the rest: the session's
-and Python's own work (the rest can come out negative when kernels ran side by side, as they are
-then counted twice). A fourth runs each script itself for two epochs and shows how much of its
-second epoch went to summaries, evaluation, figures and the checkpoint rather than training.
+iteration's time goes, from traced iterations of the fast configuration (and, in a table of its
+own, of bfloat16): time in matrix-product kernels, in Adam's updates, in casts (the copies to and
+from bfloat16 that its rewrite adds), in all other kernels, in `next_feed()`, and the rest: the
+session's and Python's own work (the rest can come out negative when kernels ran side by side, as
+they are then counted twice). Adam's updates are no arithmetic to speak of but move memory: each reads a
+weight, its gradient and its two slots and writes three of them back, 28 bytes a float32 weight.
+A fourth table counts them as a roofline would count a memory-bound kernel, at the best this
+machine does: the updates of one iteration, timed alone on variables of the same shapes (see
+`adam_alone()`), added to the products' roofline. A fifth runs each script itself for two epochs
+and shows how much of its second epoch went to summaries, evaluation, figures and the checkpoint
+rather than training.
 
 How it runs: oneDNN is switched on or off when TensorFlow is imported (the `common` package turns
 it on unless the environment says otherwise), so each configuration runs in a child process of its
@@ -76,6 +82,9 @@ TARGET_OUTSIDE = 0.03
 FEED_CALLS = 20  # next_feed() is timed alone as the median of this many calls
 PEAK_SIZE = 4096  # the large square product whose speed is printed for context (1024 in --quick)
 COPIES = 8  # TensorFlow times a product as COPIES independent copies per session call
+# An Adam update of a float32 weight reads the weight, its gradient and its two slots, and writes
+# the weight and the slots back: 7 numbers of 4 bytes.
+BYTES_PER_UPDATE = 28
 
 # "The same maths": the first iterations of both float32 configurations, compared with
 # np.allclose. oneDNN adds up the terms of a product in another order than Eigen does, which
@@ -235,6 +244,36 @@ def matmul_shapes(sess, calls):
     return shapes
 
 
+def adam_updates(calls):
+    """The shape of every weight that an Adam update of the recorded calls changes, one entry an
+    update: part 2's encoder is updated twice an iteration, by reconstruction and by the generator."""
+    return [op.inputs[-1].shape.as_list()  # the update's last input is the weight's gradient
+            for fetches, feed in calls for op in sorted(executed_ops(fetches, feed), key=lambda op: op.name)
+            if "ApplyAdam" in op.type]
+
+
+def adam_alone(shapes, settings):
+    """Milliseconds that Adam's updates of weights of these shapes take alone, one session call.
+
+    Each update gets a weight and a gradient of its own, held in variables, so nothing but the
+    updates runs: the time is that of the memory they move, as fast as this machine moves it.
+    """
+    import tensorflow.compat.v1 as tf
+    graph = tf.Graph()
+    with graph.as_default():
+        pairs = [(tf.Variable(tf.ones(shape) / 3), tf.Variable(tf.ones(shape) / 7, trainable=False))
+                 for shape in shapes]
+        update = tf.train.AdamOptimizer(1e-3).apply_gradients(
+            [(gradient, weight) for weight, gradient in pairs])
+        with tf.Session(graph=graph) as sess:
+            sess.run(tf.global_variables_initializer())
+            for _ in range(3):
+                sess.run(update)
+            rate = median_rate(lambda: sess.run(update), settings.product_windows,
+                               settings.product_seconds)
+    return 1000 / rate
+
+
 def traced_kernels(traces):
     """(op type, milliseconds) of every kernel that ran in the traces.
 
@@ -249,7 +288,12 @@ def traced_kernels(traces):
 
 
 def kernel_kind(op_type):
-    return "matmul" if "MatMul" in op_type else "adam" if "ApplyAdam" in op_type else "other"
+    """matmul, adam, cast (what --precision bfloat16's rewrite adds: copies to and from bfloat16)
+    or other."""
+    for kind, name in (("matmul", "MatMul"), ("adam", "ApplyAdam"), ("cast", "Cast")):
+        if name in op_type:
+            return kind
+    return "other"
 
 
 def setup(name, data_dir, precision):
@@ -282,7 +326,8 @@ def setup(name, data_dir, precision):
 def measure(name, settings, data_dir, weights_path, config):
     """Time one script's iterations and trace a few; save its weights after the compared ones.
 
-    The bfloat16 configuration is timed only: the rewrite changes the kernels a trace shows.
+    In bfloat16 the traces only say where the time goes: the rewrite replaces and fuses the
+    products, so their count and shapes are taken from the float32 graph.
     """
     import tensorflow.compat.v1 as tf
     from common import precision
@@ -302,8 +347,6 @@ def measure(name, settings, data_dir, weights_path, config):
                            settings.window_seconds)
         results = {"iterations_per_second": rate, "steps_per_epoch": steps_per_epoch,
                    "losses": [{k: float(v) for k, v in step.items()} for step in losses]}
-        if config == "bfloat16":
-            return results
         feed_times = []
         for _ in range(FEED_CALLS):
             started = time.perf_counter()
@@ -315,18 +358,25 @@ def measure(name, settings, data_dir, weights_path, config):
             module.train_step(recording, g, next_feed())
         calls_per_iteration = len(recording.calls) // settings.traced
         matmuls = matmul_shapes(sess, recording.calls[:calls_per_iteration])
+        updates = adam_updates(recording.calls[:calls_per_iteration])
 
     kernels = list(traced_kernels(recording.traces))
-    milliseconds = {"matmul": 0.0, "adam": 0.0, "other": 0.0}
+    milliseconds = {"matmul": 0.0, "adam": 0.0, "cast": 0.0, "other": 0.0}
     for op_type, ms in kernels:
         milliseconds[kernel_kind(op_type)] += ms / settings.traced
+    results.update(feed_ms=1000 * statistics.median(feed_times), kernel_ms=milliseconds)
+    if config == "bfloat16":
+        return results
     traced_matmuls = sum(kernel_kind(op_type) == "matmul" for op_type, _ in kernels) / settings.traced
     if traced_matmuls != len(matmuls):
         raise RuntimeError(f"{name}: the graph says an iteration multiplies {len(matmuls)} times, "
                            f"the trace shows {traced_matmuls:g} matrix-product kernels")
-    return {**results, "feed_ms": 1000 * statistics.median(feed_times), "kernel_ms": milliseconds,
-            "onednn": any(op_type.startswith("_Mkl") for op_type, _ in kernels),
-            "matmuls": matmuls}
+    traced_updates = sum(kernel_kind(op_type) == "adam" for op_type, _ in kernels) / settings.traced
+    if traced_updates != len(updates):
+        raise RuntimeError(f"{name}: the graph says an iteration makes {len(updates)} Adam updates, "
+                           f"the trace shows {traced_updates:g}")
+    return {**results, "onednn": any(op_type.startswith("_Mkl") for op_type, _ in kernels),
+            "matmuls": matmuls, "adam_updates": updates, "adam_alone_ms": adam_alone(updates, settings)}
 
 
 def tensorflow_products(shapes, dtype, settings):
@@ -559,14 +609,40 @@ def report(results):
         print("\n--precision bfloat16: not measured, this CPU has no bfloat16 arithmetic.")
 
     print("\nWhere one iteration's time goes, fast configuration, ms (kernels from traced iterations):")
-    print(f"{'script':<24} {'total':>6} {'matmul':>6} {'(best)':>7} {'adam':>6} {'other':>6} "
-          f"{'feed':>6} {'rest':>6}")
+    print(f"{'script':<24} {'total':>6} {'matmul':>6} {'(best)':>7} {'adam':>6} {'(alone)':>7} "
+          f"{'cast':>6} {'other':>6} {'feed':>6} {'rest':>6}")
     for name, row in rows.items():
         fast = row["fast"]
         total, kernels = 1000 / fast["iterations_per_second"], fast["kernel_ms"]
         rest = total - sum(kernels.values()) - fast["feed_ms"]
         print(f"{name:<24} {total:>6.1f} {kernels['matmul']:>6.1f} {1000 * row['roofline_seconds']:>7.1f} "
-              f"{kernels['adam']:>6.1f} {kernels['other']:>6.1f} {fast['feed_ms']:>6.1f} {rest:>6.1f}")
+              f"{kernels['adam']:>6.1f} {fast['adam_alone_ms']:>7.1f} {kernels['cast']:>6.1f} "
+              f"{kernels['other']:>6.1f} {fast['feed_ms']:>6.1f} {rest:>6.1f}")
+    if bfloat16:
+        print("\nThe same with --precision bfloat16, ms (its casts are the rewrite's copies to and "
+              "from bfloat16):")
+        print(f"{'script':<24} {'total':>6} {'matmul':>6} {'(best)':>7} {'adam':>6} {'cast':>6} "
+              f"{'other':>6} {'feed':>6} {'rest':>6}")
+        for name, row in rows.items():
+            measured = row["bfloat16"]
+            total, kernels = 1000 / measured["iterations_per_second"], measured["kernel_ms"]
+            rest = total - sum(kernels.values()) - measured["feed_ms"]
+            print(f"{name:<24} {total:>6.1f} {kernels['matmul']:>6.1f} "
+                  f"{1000 * row['bfloat16_roofline_seconds']:>7.1f} {kernels['adam']:>6.1f} "
+                  f"{kernels['cast']:>6.1f} {kernels['other']:>6.1f} {measured['feed_ms']:>6.1f} "
+                  f"{rest:>6.1f}")
+
+    print("\nA roofline that counts Adam's updates too: each product at its best, plus the "
+          "iteration's updates timed alone\n(memory-bound: 28 bytes moved a float32 weight):")
+    print(f"{'script':<24} {'weights updated':>15} {'(alone) ms':>10} {'GB/s':>5} "
+          f"{'roofline it/s':>13} {'achieved/roofline':>17}")
+    for name, row in rows.items():
+        fast = row["fast"]
+        updated = sum(int(np.prod(shape)) for shape in fast["adam_updates"])
+        seconds = row["roofline_seconds"] + fast["adam_alone_ms"] / 1000
+        print(f"{name:<24} {updated:>15,} {fast['adam_alone_ms']:>10.1f} "
+              f"{BYTES_PER_UPDATE * updated / fast['adam_alone_ms'] / 1e6:>5.0f} {1 / seconds:>13.1f} "
+              f"{fast['iterations_per_second'] * seconds:>17.2f}")
 
     epochs = all(row["epoch"] for row in rows.values())
     if epochs:

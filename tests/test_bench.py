@@ -39,15 +39,20 @@ def test_report_has_a_row_of_positive_figures_per_script(quick_run, capsys):
     tables = [rows for rows in tables if rows]
     from common import precision
     bfloat16 = precision.cpu_has_bfloat16()  # the bench's children see the CPU alone
-    assert len(tables) == (3 if bfloat16 else 2)
-    speed_rows, time_rows = tables[0], tables[-1]
+    assert len(tables) == (5 if bfloat16 else 3)
+    speed_rows, time_rows, adam_rows = tables[0], tables[2 if bfloat16 else 1], tables[-1]
     for speed_row, time_row in zip(speed_rows, time_rows):
         # name, nine figures, "same maths"; name, then ms per iteration
         assert len(speed_row) == 11 and speed_row[-1] == "yes", speed_row
         assert all(float(x) > 0 for x in speed_row[1:-1]), speed_row
         assert float(time_row[1]) > 0 and float(time_row[2]) > 0, time_row  # total, matmul
+    for row in adam_rows:  # name, weights updated, ms alone, GB/s, roofline it/s, achieved/roofline
+        assert len(row) == 6 and all(float(x.replace(",", "")) > 0 for x in row[1:]), row
     if bfloat16:  # name, it/s, x float32, roofline it/s, achieved/roofline, s/epoch
         assert all(len(row) == 6 and all(float(x) > 0 for x in row[1:]) for row in tables[1])
+        # where bfloat16's time goes: name, total, matmul, (best), adam, cast, other, feed, rest
+        for row in tables[3]:
+            assert len(row) == 9 and all(float(x) > 0 for x in row[1:6]), row
     else:
         assert "--precision bfloat16: not measured, this CPU has no bfloat16 arithmetic." in lines
     assert "Epochs of real runs: not measured in --quick." in lines
@@ -75,6 +80,20 @@ def test_flops_are_those_of_the_networks(quick_run):
     assert semi_supervised_aae.LABELLED_BATCH_SIZE != speed.BATCH_SIZE
     part4 = rows["semi_supervised_aae"]["fast"]["matmuls"]
     assert any(m == semi_supervised_aae.LABELLED_BATCH_SIZE for m, *_ in part4)
+
+
+def test_adam_updates_are_those_of_the_phases(quick_run):
+    """Part 1 updates each of its 12 weights once an iteration; part 2 its encoder twice (by
+    reconstruction and by the generator), its decoder and discriminator once."""
+    encoder = [[784, 1000], [1000], [1000, 1000], [1000], [1000, 2], [2]]
+    decoder = [[2, 1000], [1000], [1000, 1000], [1000], [1000, 784], [784]]
+    rows = quick_run[0]["rows"]
+    assert sorted(rows["autoencoder"]["fast"]["adam_updates"]) == sorted(encoder + decoder)
+    part2 = rows["adversarial_autoencoder"]["fast"]["adam_updates"]
+    assert sum(shape == [784, 1000] for shape in part2) == 2
+    assert sum(shape == [1000, 784] for shape in part2) == 1  # the decoder's output layer
+    for name, row in rows.items():
+        assert row["fast"]["adam_alone_ms"] > 0, name
 
 
 def test_every_child_sees_the_cpu_alone():
