@@ -566,6 +566,23 @@ def cpu_model():
             f"model {fields.get('model', '?')}; {', '.join(extras) or 'no AVX2'})")
 
 
+def time_table(rows, config, roofline):
+    """Print where one iteration of `config` goes, a row per script: milliseconds in all, in each
+    kind of kernel (beside the products' roofline, and Adam's updates timed alone where measured),
+    in next_feed(), and the rest."""
+    alone = "adam_alone_ms" in next(iter(rows.values()))[config]
+    print(f"{'script':<24} {'total':>6} {'matmul':>6} {'(best)':>7} {'adam':>6} "
+          + (f"{'(alone)':>7} " if alone else "") + f"{'cast':>6} {'other':>6} {'feed':>6} {'rest':>6}")
+    for name, row in rows.items():
+        measured = row[config]
+        total, kernels = 1000 / measured["iterations_per_second"], measured["kernel_ms"]
+        rest = total - sum(kernels.values()) - measured["feed_ms"]
+        print(f"{name:<24} {total:>6.1f} {kernels['matmul']:>6.1f} {1000 * row[roofline]:>7.1f} "
+              f"{kernels['adam']:>6.1f} " + (f"{measured['adam_alone_ms']:>7.1f} " if alone else "")
+              + f"{kernels['cast']:>6.1f} {kernels['other']:>6.1f} {measured['feed_ms']:>6.1f} "
+              f"{rest:>6.1f}")
+
+
 def report(results):
     """Print the tables; the last line is the summary. Returns whether the maths agreed."""
     rows = results["rows"]
@@ -609,28 +626,11 @@ def report(results):
         print("\n--precision bfloat16: not measured, this CPU has no bfloat16 arithmetic.")
 
     print("\nWhere one iteration's time goes, fast configuration, ms (kernels from traced iterations):")
-    print(f"{'script':<24} {'total':>6} {'matmul':>6} {'(best)':>7} {'adam':>6} {'(alone)':>7} "
-          f"{'cast':>6} {'other':>6} {'feed':>6} {'rest':>6}")
-    for name, row in rows.items():
-        fast = row["fast"]
-        total, kernels = 1000 / fast["iterations_per_second"], fast["kernel_ms"]
-        rest = total - sum(kernels.values()) - fast["feed_ms"]
-        print(f"{name:<24} {total:>6.1f} {kernels['matmul']:>6.1f} {1000 * row['roofline_seconds']:>7.1f} "
-              f"{kernels['adam']:>6.1f} {fast['adam_alone_ms']:>7.1f} {kernels['cast']:>6.1f} "
-              f"{kernels['other']:>6.1f} {fast['feed_ms']:>6.1f} {rest:>6.1f}")
+    time_table(rows, "fast", "roofline_seconds")
     if bfloat16:
         print("\nThe same with --precision bfloat16, ms (its casts are the rewrite's copies to and "
               "from bfloat16):")
-        print(f"{'script':<24} {'total':>6} {'matmul':>6} {'(best)':>7} {'adam':>6} {'cast':>6} "
-              f"{'other':>6} {'feed':>6} {'rest':>6}")
-        for name, row in rows.items():
-            measured = row["bfloat16"]
-            total, kernels = 1000 / measured["iterations_per_second"], measured["kernel_ms"]
-            rest = total - sum(kernels.values()) - measured["feed_ms"]
-            print(f"{name:<24} {total:>6.1f} {kernels['matmul']:>6.1f} "
-                  f"{1000 * row['bfloat16_roofline_seconds']:>7.1f} {kernels['adam']:>6.1f} "
-                  f"{kernels['cast']:>6.1f} {kernels['other']:>6.1f} {measured['feed_ms']:>6.1f} "
-                  f"{rest:>6.1f}")
+        time_table(rows, "bfloat16", "bfloat16_roofline_seconds")
 
     print("\nA roofline that counts Adam's updates too: each product at its best, plus the "
           "iteration's updates timed alone\n(memory-bound: 28 bytes moved a float32 weight):")
