@@ -37,9 +37,9 @@ iteration's time goes, from traced iterations of the fast configuration (and, in
 own, of bfloat16): time in matrix-product kernels, in Adam's updates, in casts (the copies to and
 from bfloat16 that its rewrite adds), in all other kernels, in `next_feed()`, and the rest: the
 session's and Python's own work (the rest can come out negative when kernels ran side by side, as
-they are then counted twice). Adam's updates are no arithmetic to speak of but move memory: each reads a
-weight, its gradient and its two slots and writes three of them back, 28 bytes a float32 weight.
-A fourth table counts them as a roofline would count a memory-bound kernel, at the best this
+they are then counted twice). Adam's updates are no arithmetic to speak of but move memory: each
+reads a weight, its gradient and its two slots and writes three of them back, 28 bytes a float32
+weight. A fourth table counts them as a roofline would count a memory-bound kernel, at the best this
 machine does: the updates of one iteration, timed alone on variables of the same shapes (see
 `adam_alone()`), added to the products' roofline. A fifth runs each script itself for two epochs
 and shows how much of its second epoch went to summaries, evaluation, figures and the checkpoint
@@ -376,7 +376,7 @@ def measure(name, settings, data_dir, weights_path, config):
         raise RuntimeError(f"{name}: the graph says an iteration makes {len(updates)} Adam updates, "
                            f"the trace shows {traced_updates:g}")
     return {**results, "onednn": any(op_type.startswith("_Mkl") for op_type, _ in kernels),
-            "matmuls": matmuls, "adam_updates": updates, "adam_alone_ms": adam_alone(updates, settings)}
+            "matmuls": matmuls, "adam_updates": updates}
 
 
 def tensorflow_products(shapes, dtype, settings):
@@ -412,7 +412,7 @@ def child(config, settings, data_dir, out_dir):
     """Measure every script under this process's configuration; write out_dir/<config>.json.
 
     The fast child also times TensorFlow's own products (float32, and bfloat16 where the CPU has
-    it) on every shape that the scripts' iterations multiply.
+    it) on every shape that the scripts' iterations multiply, and each script's Adam updates alone.
     """
     sys.path.insert(0, ROOT)
     import common  # first: it configures TensorFlow before TensorFlow is imported
@@ -432,6 +432,8 @@ def child(config, settings, data_dir, out_dir):
         if precision.effective("bfloat16") == "bfloat16":
             results["products"]["bfloat16"] = tensorflow_products(shapes, tf.bfloat16, settings)
         print(f"fast: TensorFlow's products timed on {len(shapes)} shapes", flush=True)
+        for measured in results["scripts"].values():
+            measured["adam_alone_ms"] = adam_alone(measured["adam_updates"], settings)
     with open(os.path.join(out_dir, f"{config}.json"), "w") as f:
         json.dump(results, f)
 
@@ -633,7 +635,8 @@ def report(results):
         time_table(rows, "bfloat16", "bfloat16_roofline_seconds")
 
     print("\nA roofline that counts Adam's updates too: each product at its best, plus the "
-          "iteration's updates timed alone\n(memory-bound: 28 bytes moved a float32 weight):")
+          f"iteration's updates timed alone\n(memory-bound: {BYTES_PER_UPDATE} bytes moved a float32 "
+          f"weight):")
     print(f"{'script':<24} {'weights updated':>15} {'(alone) ms':>10} {'GB/s':>5} "
           f"{'roofline it/s':>13} {'achieved/roofline':>17}")
     for name, row in rows.items():
