@@ -71,7 +71,8 @@ def test_the_command_prints_each_seed_and_the_median(monkeypatch, capsys, data):
     errors = [float(row.split("test error ")[1].split(" %")[0]) for row in rows]
     assert all(5.0 < e < 70.0 for e in errors), errors  # far below chance (90 %), above zero
     median = float(lines[-1].split("median test error ")[1].split(" %")[0])
-    assert lines[-1].startswith("10 clusters: median") and median == pytest.approx(sum(errors) / 2, abs=0.06)
+    assert lines[-1].startswith("10 clusters: median")
+    assert median == pytest.approx(sum(errors) / 2, abs=0.06)
 
 
 def test_fewer_than_two_clusters_is_refused(capsys):
