@@ -327,7 +327,8 @@ def arg_parser():
     parser = flags.arg_parser(__doc__, z_dim=Z_DIM, epochs=EPOCHS, beta1=BETA1)
     parser.add_argument("--prior_std", type=flags.positive(float), default=PRIOR_STD,
                         help="the prior of z is N(0, prior_std^2 I) (the original: 5)")
-    parser.add_argument("--pair_discriminator", type=flags.boolean, default=PAIR_DISCRIMINATOR,
+    parser.add_argument("--pair_discriminator", type=flags.boolean, nargs="?", const=True,
+                        default=PAIR_DISCRIMINATOR,
                         help="the discriminator judges (z, label) pairs against (prior sample, the "
                              "same label) instead of z alone (the original)")
     return parser

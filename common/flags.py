@@ -42,7 +42,8 @@ def arg_parser(doc, z_dim, epochs=1000, beta1=0.9):
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter,
                                      allow_abbrev=False)
     add = parser.add_argument
-    add("--train", type=boolean, default=True,
+    # A boolean flag given alone means True: `--train` is `--train True`.
+    add("--train", type=boolean, nargs="?", const=True, default=True,
         help="True: train a new run. False: load a run and draw its figures")
     add("--resume", nargs="?", const="latest", metavar="RUN_FOLDER",
         help="continue an interrupted run: the newest one, or the folder given")

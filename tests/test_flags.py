@@ -16,6 +16,19 @@ def test_train_accepts_true_and_false_spellings(text, value):
     assert parse("--train", text).train is value
 
 
+def test_a_boolean_flag_alone_means_true():
+    assert parse("--train").train is True
+    assert parse("--train", "--epochs", "3").train is True  # the next flag is not taken as its value
+    assert parse("--train", "False").train is False
+
+
+def test_script_boolean_flags_alone_mean_true():
+    import supervised_aae
+    parser = supervised_aae.arg_parser()
+    assert flags.parse(parser, ["--pair_discriminator"]).pair_discriminator is True
+    assert flags.parse(parser, ["--pair_discriminator", "False"]).pair_discriminator is False
+
+
 def test_defaults_are_the_originals():
     args = parse()
     assert (args.train, args.epochs, args.batch_size, args.learning_rate, args.beta1, args.z_dim) == \
