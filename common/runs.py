@@ -235,9 +235,12 @@ class Run:
         except (tf.errors.OpError, OSError, UserError) as e:  # a full disk, say
             if not existed:  # what the failed save wrote would only fill the disk further
                 for path in glob.glob(f"{glob.escape(prefix)}-{step}[._]*"):
-                    shutil.rmtree(path, ignore_errors=True) if os.path.isdir(path) else os.remove(path)
+                    if os.path.isdir(path):  # TensorFlow's temporary folder of the shards
+                        shutil.rmtree(path, ignore_errors=True)
+                    else:
+                        os.remove(path)
             raise UserError(f"could not save the checkpoint of step {step} in {self.saved_models}: "
-                            f"{op_error_reason(e)}. The previous checkpoint is kept.") from None
+                            f"{op_error_reason(e).rstrip('.')}. The previous checkpoint is kept.") from None
         older = [s for s, _ in self.checkpoints() if s < step]
         kept = {step, *older[:1]}
         for name in os.listdir(self.saved_models):
