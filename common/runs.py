@@ -252,6 +252,17 @@ class Run:
         tf.train.update_checkpoint_state(self.saved_models, f"{name}-{step}",
                                          [f"{name}-{s}" for s in sorted(kept)])
 
+    def newest_good_step(self):
+        """The step of the checkpoint that restore() would load (-1 if none is whole)."""
+        for step, prefix in self.checkpoints():
+            try:
+                check_readable(prefix)
+                read_states(prefix, {})
+                return step
+            except Damaged:
+                continue
+        return -1
+
     def restore(self, sess, saver, **random_sources):
         """Load the newest good checkpoint (and the random states, if asked for); return its step.
 
@@ -476,9 +487,10 @@ def start(args, model, resumed, *datasets):
         run = resumed
         check_writable(run.path)
         run.hold()
+        total = total_steps(args, datasets[0].num_examples // args.batch_size)
         step = run.checkpoints()[0][0]
-        if step >= total_steps(args, datasets[0].num_examples // args.batch_size) and \
-                os.path.exists(os.path.join(run.path, "metrics.json")):
+        if step >= total and os.path.exists(os.path.join(run.path, "metrics.json")) and \
+                run.newest_good_step() >= total:
             raise UserError(f"{run.path} already finished at step {step}; raise --epochs (or "
                             f"--max_steps) to train it further.")
         run.log(f"Resuming {run.path}")
