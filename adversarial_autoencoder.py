@@ -445,7 +445,7 @@ def draw(args):
 
 
 def arg_parser():
-    parser = flags.arg_parser(__doc__, z_dim=Z_DIM)
+    parser = flags.arg_parser(__doc__, z_dim=Z_DIM, min_z_dim=2)  # the figures draw a plane
     parser.add_argument("--prior", choices=PRIOR_NAMES, default="gaussian",
                         help="the distribution the codes must follow: " + "; ".join(
                             f"{name}: {text}" for name, text in PRIOR_NAMES.items()))

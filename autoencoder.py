@@ -206,7 +206,7 @@ def draw(args):
 
 
 def arg_parser():
-    return flags.arg_parser(__doc__, z_dim=Z_DIM)
+    return flags.arg_parser(__doc__, z_dim=Z_DIM, min_z_dim=2)  # the figures draw a plane
 
 
 if __name__ == "__main__":

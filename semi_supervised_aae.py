@@ -805,7 +805,7 @@ def arg_parser():
     parser.add_argument("--shift", type=int, choices=range(0, 5), default=SHIFT,
                         help="labelled images are moved by up to this many pixels, at random, "
                              "each time they are used (0: never)")
-    parser.add_argument("--rotate", type=flags.non_negative, default=ROTATE,
+    parser.add_argument("--rotate", type=flags.degrees, default=ROTATE,
                         help="labelled images are turned by up to this many degrees either way, "
                              "at random, each time they are used, before their shift (0: never)")
     return parser

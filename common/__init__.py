@@ -62,6 +62,15 @@ class UserError(Exception):
     """Something the user can fix (a flag, a file, a folder): reported in one line, no traceback."""
 
 
+def readable(fd):
+    """Give a file made by tempfile (which makes them private, mode 0600) the permissions of any
+    other file the program writes (0666 less the umask), so that whoever can read a run or a data
+    folder can read all of it."""
+    umask = os.umask(0)
+    os.umask(umask)
+    os.fchmod(fd, 0o666 & ~umask)
+
+
 def main(parser, train, draw):
     """Parse the flags, then train or draw; a UserError ends the program with its message."""
     from common import flags, runs
@@ -69,9 +78,20 @@ def main(parser, train, draw):
     if args.verbose:
         sys.stderr.write(TENSORFLOW_START_LOG)
     try:
-        (train if args.train else draw)(args)
+        try:
+            (train if args.train else draw)(args)
+        except BaseException:
+            runs.discard_unstarted()  # a refused or interrupted start leaves no empty run folder
+            raise
     except UserError as e:
         sys.exit(f"error: {e}")
+    except KeyboardInterrupt:  # a second Ctrl-C in training, or one before it began
+        print(f"error: {runs.interrupted()}", file=sys.stderr)
+        sys.exit(130)
+    except OSError as e:
+        if e.filename is None:  # not about a file or folder: a bug, whose traceback is wanted
+            raise
+        sys.exit(f"error: cannot write or read {e.filename}: {e.strerror or e}.")
     except tf.errors.InvalidArgumentError as e:
         # A histogram summary refuses NaN before the loss check sees it: the same divergence.
         if "Nan in summary" not in str(e) or runs.Run.active is None:

@@ -4,6 +4,8 @@ import sys
 
 import numpy as np
 
+from common import UserError
+
 
 def has_display():
     return sys.platform in ("darwin", "win32") or bool(
@@ -40,7 +42,10 @@ def counts(ax, matrix, fontsize=8, aspect=None):
 
 
 def save(fig, path):
-    fig.savefig(path, dpi=100, bbox_inches="tight")
+    try:
+        fig.savefig(path, dpi=100, bbox_inches="tight")
+    except OSError as e:
+        raise UserError(f"cannot write {path}: {e.strerror or e}.") from None
     print(f"Saved {path}")
 
 

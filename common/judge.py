@@ -10,7 +10,11 @@ recipe, from other files, or damaged (its weights' md5s are kept beside them) is
 - label-following: decode styles z drawn from the prior, each as every digit 0-9; the share of
   images the judge reads as the digit the decoder was given;
 - rows right: the share of those styles whose ten images are all read as their digits;
-- digit-likeness: the share of decoded prior samples the judge reads with confidence >= 0.9.
+- digit-likeness: the share of decoded prior samples the judge reads with confidence >= 0.9;
+- digits drawn: how the judged digits spread over the ten classes, as an effective number of
+  digits (the exponential of the entropy of their shares): 10 when each digit is drawn as often,
+  1 when the decoder draws one digit. A collapsed decoder that draws one clear digit for every
+  sample has a digit-likeness of 100 %; this figure, printed beside it, gives it away.
 
     from common import judge
     digit_judge = judge.load(args.data_dir)    # trains it the first time (a minute or two)
@@ -108,8 +112,11 @@ class Judge:
         return float(np.mean(self.probabilities_of(dataset.images).argmax(1) == dataset.labels.argmax(1)))
 
     def score(self, images):
-        """{"digit_likeness": share of images read as some digit with confidence >= CONFIDENT}."""
-        return {"digit_likeness": float(np.mean(self.probabilities_of(images).max(1) >= CONFIDENT))}
+        """{"digit_likeness": share of images read as some digit with confidence >= CONFIDENT,
+        "digits_drawn": how many digits they spread over (see digits_drawn)}."""
+        probabilities = self.probabilities_of(images)
+        return {"digit_likeness": float(np.mean(probabilities.max(1) >= CONFIDENT)),
+                "digits_drawn": digits_drawn(probabilities)}
 
     def score_grid(self, images):
         """Label-following, rows right and digit-likeness of a style x digit grid.
@@ -120,7 +127,8 @@ class Judge:
         right = (probabilities.argmax(1) == np.tile(np.arange(10), len(probabilities) // 10))
         return {"label_following": float(right.mean()),
                 "rows_right": float(right.reshape(-1, 10).all(1).mean()),
-                "digit_likeness": float(np.mean(probabilities.max(1) >= CONFIDENT))}
+                "digit_likeness": float(np.mean(probabilities.max(1) >= CONFIDENT)),
+                "digits_drawn": digits_drawn(probabilities)}
 
     def check(self, data):
         """Measure the test accuracy; refuse (UserError) a judge below the floor."""
@@ -130,6 +138,19 @@ class Judge:
                             f"test images correctly (it must reach {100 * ACCURACY_FLOOR:g} %): its "
                             f"scores would mean little. Delete its folder to train it again.")
         return self
+
+
+def digits_drawn(probabilities):
+    """The effective number of digits the judge reads among the images: exp of the entropy of
+    the share read as each digit; 10 for an even spread, 1 when all are read as one digit."""
+    shares = np.bincount(probabilities.argmax(1), minlength=10) / len(probabilities)
+    shares = shares[shares > 0]
+    return float(np.exp(-np.sum(shares * np.log(shares))))
+
+
+# Below this effective number of digits, the decoder draws few digits: its digit-likeness, high
+# as it may be, is that of a collapsed decoder.
+FEW_DIGITS = 5
 
 
 def fingerprint():
@@ -143,8 +164,14 @@ FIGURE_NAMES = {"label_following": "label-following", "rows_right": "rows right"
 
 def describe(scores, what):
     """The judge's scores (from score() or score_grid()) as one line of a script's output."""
-    return f"Digit judge, {what}: " + ", ".join(
-        f"{FIGURE_NAMES[name]} {100 * value:.1f} %" for name, value in scores.items())
+    line = f"Digit judge, {what}: " + ", ".join(
+        f"{FIGURE_NAMES[name]} {100 * value:.1f} %" for name, value in scores.items()
+        if name in FIGURE_NAMES)
+    if "digits_drawn" in scores:
+        line += f", spread over {scores['digits_drawn']:.1f} of the 10 digits"
+        if scores["digits_drawn"] < FEW_DIGITS:
+            line += " (the decoder draws few digits: its digit-likeness says little)"
+    return line
 
 
 def weight_files(folder):

@@ -14,7 +14,7 @@ import zlib
 
 import numpy as np
 
-from common import UserError
+from common import UserError, readable
 
 FILES = {  # file name: md5 of the published .gz
     "train-images-idx3-ubyte.gz": "f68b3c2dcbeaaa9fbdd348bbdeb94873",
@@ -76,13 +76,17 @@ def download(names, data_dir, mirrors=None):
     """Fetch the named files into data_dir, each verified before it takes its final name."""
     if mirrors is None:
         mirrors = os.environ.get("MNIST_MIRRORS", "").split() or MIRRORS
-    os.makedirs(data_dir, exist_ok=True)
     failures = []
     for name in names:
         path = os.path.join(data_dir, name)
         for mirror in mirrors:
             url = mirror.rstrip("/") + "/" + name
-            fd, partial = tempfile.mkstemp(prefix=name + ".", suffix=".part", dir=data_dir)
+            try:
+                os.makedirs(data_dir, exist_ok=True)
+                fd, partial = tempfile.mkstemp(prefix=name + ".", suffix=".part", dir=data_dir)
+            except OSError as e:
+                raise UserError(f"cannot download MNIST into {data_dir}: {e.strerror or e}.") from None
+            readable(fd)
             try:
                 print(f"Downloading {url}", file=sys.stderr)
                 with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=30) as response:
@@ -109,8 +113,9 @@ def download(names, data_dir, mirrors=None):
 class DataSet:
     """Images and one-hot labels, served in shuffled batches like TensorFlow 1's MNIST helper."""
 
-    def __init__(self, images, labels, seed, name="images"):
-        self.images, self.labels, self.name = images, labels, name
+    def __init__(self, images, labels, seed, name="images", batch_flag="batch_size"):
+        # batch_flag: the flag that sets this set's batches, which must not be larger than it
+        self.images, self.labels, self.name, self.batch_flag = images, labels, name, batch_flag
         self.num_examples = len(images)
         self.rng = np.random.RandomState(seed)
         self._order = self.rng.permutation(self.num_examples)
@@ -118,7 +123,7 @@ class DataSet:
 
     def check_batch_size(self, batch_size):
         if batch_size > self.num_examples:
-            raise UserError(f"--batch_size {batch_size} is larger than the {self.num_examples} "
+            raise UserError(f"--{self.batch_flag} {batch_size} is larger than the {self.num_examples} "
                             f"{self.name}: choose at most {self.num_examples}.")
 
     def next_batch(self, batch_size):
@@ -181,7 +186,7 @@ def split_labelled(dataset, n_labels, seed):
                                      for d in range(10)]))
     rest = np.setdiff1d(np.arange(dataset.num_examples), chosen)
     return (DataSet(dataset.images[chosen], dataset.labels[chosen], seed + 3,
-                    "labelled training images"),
+                    "labelled training images", batch_flag="labelled_batch_size"),
             DataSet(dataset.images[rest], dataset.labels[rest], seed + 4,
                     "unlabelled training images"))
 

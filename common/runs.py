@@ -9,6 +9,7 @@ full before it is used, so a damaged one is reported in one line and the one bef
 """
 import contextlib
 import datetime
+import fcntl
 import glob
 import json
 import os
@@ -23,7 +24,7 @@ import numpy as np
 import tensorflow.compat.v1 as tf
 from tqdm import tqdm
 
-from common import UserError, precision
+from common import UserError, precision, readable
 from common.mnist import rng_state, set_rng_state
 
 
@@ -39,6 +40,9 @@ class Run:
         self.log_file = os.path.join(path, "log", "log.txt")
         self.stop_signal = None
         self.step = 0
+        self.fresh = False  # made by this process (see discard_unstarted())
+        self.started = False  # a training iteration has run
+        self._lock = None
         self.seconds_outside_training = 0.0  # summaries, evaluation, figures, checkpoints
         self.epoch_seconds = []  # (whole epoch, outside training) of each epoch ended here
         self._epoch_started, self._epoch_outside = time.perf_counter(), 0.0
@@ -61,6 +65,8 @@ class Run:
                 except FileExistsError:
                     continue
             run = cls(path, model)
+            run.fresh = True
+            Run.active = run  # from here on, a start that fails removes the folder
             for folder in (run.tensorboard, run.saved_models, os.path.dirname(run.log_file)):
                 os.makedirs(folder)
             with open(os.path.join(path, "run.json"), "w") as f:
@@ -70,8 +76,12 @@ class Run:
         return run
 
     @classmethod
-    def find(cls, args, model, which=None):
-        """An existing run: the folder named, or the newest of this model that has a checkpoint."""
+    def find(cls, args, model, which=None, newest_only=False):
+        """An existing run: the folder named, or the newest of this model that has a checkpoint.
+
+        newest_only (for --resume): the newest run of this model, which must have a checkpoint;
+        an older one is never taken in its place.
+        """
         if which and which != "latest":
             if not os.path.isdir(which):
                 raise UserError(f"run folder {which} does not exist.")
@@ -88,6 +98,10 @@ class Run:
         runs = [cls(os.path.join(parent, n), model) for n in names
                 if os.path.isdir(os.path.join(parent, n))]
         with_checkpoint = [r for r in runs if r.checkpoints()]
+        if newest_only and runs and not runs[-1].checkpoints():
+            raise UserError(f"the newest run, {runs[-1].path}, has no checkpoint (it was stopped "
+                            f"before its first save), so it cannot be resumed. Resume another with "
+                            f"--resume RUN_FOLDER, or start a new run without --resume.")
         if not with_checkpoint:
             script = os.path.basename(sys.argv[0]) or "the script"
             found = f"{len(runs)} run(s) in {parent}, none with a checkpoint" if runs else f"no runs in {parent}"
@@ -105,6 +119,8 @@ class Run:
 
     def check_model(self):
         config = self.config()
+        if not isinstance(config, dict) or not isinstance(config.get("args"), dict):
+            config = None
         if config is None or config.get("model") != self.model:
             other = config.get("model") if config else "not a run of this project"
             raise UserError(f"{self.path} is not a run of {self.model} ({other}).")
@@ -114,11 +130,17 @@ class Run:
 
         Flags in `keep` stay as given; any other flag given on the command line must agree.
         """
-        from common.flags import RUN_CONTROL
+        from common.flags import RUN_CONTROL, check_saved
         recorded = self.config()["args"]
         for key, saved in recorded.items():
             if key in keep or key in RUN_CONTROL or not hasattr(args, key):
                 continue
+            # run.json may have been edited: its values must pass the checks the flags do
+            try:
+                saved = check_saved(key, saved)
+            except ValueError as refused:
+                raise UserError(f"{self.path}/run.json gives --{key} {saved!r}, which this script "
+                                f"refuses: {refused}.") from None
             if key in args.given and getattr(args, key) != saved:
                 raise UserError(f"{self.path} was trained with --{key} {saved}, "
                                 f"not {getattr(args, key)}.")
@@ -135,6 +157,22 @@ class Run:
                   f"{', '.join('--' + k for k in unrecorded)}; assuming {assumed} (give the "
                   "values it was trained with on the command line).", file=sys.stderr)
         return args
+
+    def hold(self):
+        """Lock the run for this process until it exits, or refuse (UserError) if another holds it.
+
+        The lock is the kernel's (flock on run.json), so a process that dies, even by SIGKILL,
+        lets go of it.
+        """
+        path = os.path.join(self.path, "run.json")
+        try:
+            self._lock = open(path)
+            fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise UserError(f"{self.path} is being trained by another process; wait until it "
+                            f"stops, or stop it first.") from None
+        except OSError as e:
+            raise UserError(f"cannot open {path}: {e.strerror or e}.") from None
 
     # -- logging ----------------------------------------------------------------------------
 
@@ -188,14 +226,21 @@ class Run:
         """
         prefix = os.path.join(self.saved_models, self.model.lower())
         states = {name: source_state(src) for name, src in random_sources.items()}
-        write_atomically(f"{prefix}-{step}.state.json", json.dumps(states))
+        existed = any(s == step for s, _ in self.checkpoints())
         try:
+            write_atomically(f"{prefix}-{step}.state.json", json.dumps(states))
             # No .meta file: the scripts rebuild their graph from code, and it would cost a few
             # percent of a short epoch to write it every time.
             saver.save(sess, prefix, global_step=step, write_meta_graph=False)
-        except (tf.errors.OpError, OSError) as e:  # a full disk, say: the previous checkpoint stays
+        except (tf.errors.OpError, OSError, UserError) as e:  # a full disk, say
+            if not existed:  # what the failed save wrote would only fill the disk further
+                for path in glob.glob(f"{glob.escape(prefix)}-{step}[._]*"):
+                    if os.path.isdir(path):  # TensorFlow's temporary folder of the shards
+                        shutil.rmtree(path, ignore_errors=True)
+                    else:
+                        os.remove(path)
             raise UserError(f"could not save the checkpoint of step {step} in {self.saved_models}: "
-                            f"{op_error_reason(e)}. The previous checkpoint is kept.") from None
+                            f"{op_error_reason(e).rstrip('.')}. The previous checkpoint is kept.") from None
         older = [s for s, _ in self.checkpoints() if s < step]
         kept = {step, *older[:1]}
         for name in os.listdir(self.saved_models):
@@ -206,6 +251,17 @@ class Run:
         name = self.model.lower()
         tf.train.update_checkpoint_state(self.saved_models, f"{name}-{step}",
                                          [f"{name}-{s}" for s in sorted(kept)])
+
+    def newest_good_step(self):
+        """The step of the checkpoint that restore() would load (-1 if none is whole)."""
+        for step, prefix in self.checkpoints():
+            try:
+                check_readable(prefix)
+                read_states(prefix, {})
+                return step
+            except Damaged:
+                continue
+        return -1
 
     def restore(self, sess, saver, **random_sources):
         """Load the newest good checkpoint (and the random states, if asked for); return its step.
@@ -241,9 +297,7 @@ class Run:
         Stops early at --max_steps, or after the current iteration when Ctrl-C or SIGTERM
         arrives (then `self.stop_signal` is set and the caller saves before exiting).
         """
-        total = args.epochs * steps_per_epoch
-        if args.max_steps:
-            total = min(total, args.max_steps)
+        total = total_steps(args, steps_per_epoch)
         self.check_space()
         previous = {s: signal.signal(s, self._request_stop) for s in (signal.SIGINT, signal.SIGTERM)}
         try:
@@ -256,7 +310,7 @@ class Run:
                           desc=f"epoch {epoch + 1}/{args.epochs}", unit="it", leave=False,
                           dynamic_ncols=True, disable=None) as bar:
                     while step < end and self.stop_signal is None:
-                        self.step = step
+                        self.step, self.started = step, True
                         yield step
                         step += 1
                         bar.update()
@@ -286,10 +340,14 @@ class Run:
         """Refuse to start training where the disk cannot hold this model's checkpoints.
 
         A save writes the new checkpoint before it deletes the oldest of the two it keeps, so
-        three checkpoints (weights and Adam slots: the graph's variables) must fit.
+        three checkpoints (weights and Adam slots: the graph's variables) must fit. Those already
+        in Saved_models/ (a resumed run's) count as room: they are part of the three.
         """
         size = sum(v.shape.num_elements() * v.dtype.size for v in tf.global_variables())
-        free = shutil.disk_usage(self.saved_models).free
+        saved = sum(os.path.getsize(os.path.join(self.saved_models, name))
+                    for name in os.listdir(self.saved_models)
+                    if re.fullmatch(re.escape(self.model.lower()) + r"-\d+\..*", name))
+        free = shutil.disk_usage(self.saved_models).free + saved
         if free < 3 * size:
             raise UserError(f"not enough disk space for checkpoints in {self.saved_models}: "
                             f"{free / 1e6:.0f} MB free, {3 * size / 1e6:.0f} MB needed. Free some "
@@ -309,7 +367,9 @@ class Run:
             sys.exit(128 + self.stop_signal)
 
     def check_finite(self, step, **losses):
-        bad = {k: v for k, v in losses.items() if not np.isfinite(v)}
+        """Stop, naming the step and the last good checkpoint, when a loss is not finite or has
+        exploded (see EXPLODED)."""
+        bad = {k: v for k, v in losses.items() if not np.isfinite(v) or abs(v) > EXPLODED}
         if bad:
             saved = self.checkpoints()
             kept = f"the last good checkpoint is {saved[0][1]}" if saved else "no checkpoint was saved yet"
@@ -317,6 +377,13 @@ class Run:
                        ", ".join(f"{k} = {v}" for k, v in bad.items()) + f"; {kept}.")
             self.log(message, echo=False)
             raise UserError(message + " Try a smaller --learning_rate.")
+
+
+# No loss of these lessons comes near this while training works: a mean squared error of pixels
+# is at most 1, and a cross-entropy of 1000 nats gives the right answer a probability of
+# e^-1000. A run whose learning rate is far too large reaches it within a few steps (part 4 at
+# --learning_rate 1000: a supervised loss of 16 million at step 0) without ever reaching inf.
+EXPLODED = 1e3
 
 
 class Damaged(Exception):
@@ -370,14 +437,19 @@ def set_source_state(source, state):
 
 
 def write_atomically(path, text):
-    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".tmp-")
+    """Write a whole file or, failing that (a full disk), leave the old one and say why."""
+    tmp = None
     try:
+        fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".tmp-")
+        readable(fd)
         with os.fdopen(fd, "w") as f:
             f.write(text)
         os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
+    except BaseException as e:
+        if tmp and os.path.exists(tmp):
             os.remove(tmp)
+        if isinstance(e, OSError):
+            raise UserError(f"cannot write {path}: {e.strerror or e}.") from None
         raise
 
 
@@ -385,32 +457,71 @@ def to_resume(args, model):
     """With --resume, the run to continue, whose saved flags now replace the defaults; else None.
 
     Called first, before the flags decide anything (which images are labelled, the graph), so
-    that a resumed run is rebuilt exactly as it was trained. A new --epochs may extend it.
+    that a resumed run is rebuilt exactly as it was trained. A new --epochs may extend it. A
+    plain --resume takes the newest run of the script, and only that one.
     """
     if not args.resume:
         return None
-    run = Run.find(args, model, args.resume)
+    run = Run.find(args, model, args.resume, newest_only=True)
     run.adopt_args(args, keep=("epochs",) if "epochs" in args.given else ())
     return run
 
 
-def start(args, model, resumed, *datasets):
-    """The run to train: `resumed` (see to_resume()), or a new folder.
+def total_steps(args, steps_per_epoch):
+    """The iteration a run stops at: the end of --epochs, or --max_steps if that comes first."""
+    total = args.epochs * steps_per_epoch
+    return min(total, args.max_steps) if args.max_steps else total
 
-    A batch larger than any of the datasets that training draws batches from is refused before
-    a folder is made.
+
+def start(args, model, resumed, *datasets):
+    """The run to train: `resumed` (see to_resume()), or a new folder; held by this process
+    alone until it ends.
+
+    The first of the datasets is the one whose pass is an epoch. Each must be larger than its
+    own batches (see DataSet.batch_flag); a batch larger is refused before a folder is made.
+    A resumed run that has already reached its last step is refused, with nothing written.
     """
     for dataset in datasets:
-        dataset.check_batch_size(args.batch_size)
+        dataset.check_batch_size(getattr(args, dataset.batch_flag))
     if resumed:
         run = resumed
+        check_writable(run.path)
+        run.hold()
+        total = total_steps(args, datasets[0].num_examples // args.batch_size)
+        step = run.checkpoints()[0][0]
+        if step >= total and os.path.exists(os.path.join(run.path, "metrics.json")) and \
+                run.newest_good_step() >= total:
+            raise UserError(f"{run.path} already finished at step {step}; raise --epochs (or "
+                            f"--max_steps) to train it further.")
         run.log(f"Resuming {run.path}")
     else:
         check_writable(args.results_dir)
         run = Run.create(args, model)
+        run.hold()
         run.log(f"Run folder: {run.path}")
     Run.active = run
     return run
+
+
+def discard_unstarted():
+    """Remove the run folder this process made if training never began (a refusal, Ctrl-C,
+    an error before the first iteration): it would hold nothing but an empty log."""
+    run = Run.active
+    if run is not None and run.fresh and not run.started:
+        shutil.rmtree(run.path, ignore_errors=True)
+        Run.active = None
+
+
+def interrupted():
+    """What a KeyboardInterrupt (a second Ctrl-C, or one before training) leaves: one line."""
+    run = Run.active
+    if run is None or not run.started:
+        return "interrupted before training began; no run folder was kept."
+    saved = run.checkpoints()
+    kept = (f"its last checkpoint, {saved[0][1]}, is kept. Resume with:  python "
+            f"{os.path.basename(sys.argv[0])} --resume {run.path}") if saved else \
+        f"{run.path} had no checkpoint yet."
+    return f"aborted at step {run.step}; {kept}"
 
 
 def check_writable(folder):

@@ -63,3 +63,19 @@ def test_help_documents_each_flag_with_its_default(tmp_path):
 def test_script_refuses_train_maybe(tmp_path):
     proc = run_script("autoencoder.py", "--train", "maybe", results_dir=tmp_path, check=False)
     assert proc.returncode == 2 and "usage:" in proc.stderr and "'maybe'" in proc.stderr
+
+
+@pytest.mark.parametrize("script, argv, complaint", [
+    ("autoencoder", ["--z_dim", "1"], "must be from 2 to 784"),  # the figures draw a plane
+    ("adversarial_autoencoder", ["--z_dim", "1"], "must be from 2 to 784"),
+    ("supervised_aae", ["--z_dim", "785"], "must be from 1 to 784"),
+    ("semi_supervised_aae", ["--z_dim", "0"], "must be from 1 to 784"),
+    ("autoencoder", ["--seed", "-1"], "must be from 0 to 2147483647"),  # numpy refuses it
+    ("supervised_aae", ["--seed", "4294967295"], "must be from 0 to 2147483647"),
+    ("semi_supervised_aae", ["--rotate", "1e308"], "must be from 0 to 180"),  # numpy overflows
+])
+def test_every_numeric_flag_is_checked_when_the_flags_are_read(script, argv, complaint, capsys):
+    module = __import__(script)
+    with pytest.raises(SystemExit) as exit_:
+        flags.parse(module.arg_parser(), argv)
+    assert exit_.value.code == 2 and complaint in capsys.readouterr().err

@@ -93,3 +93,14 @@ def test_the_cache_is_used_and_refused_when_it_does_not_fit(digit_judge, mnist_d
     saved["fingerprint"]["version"] += 1  # made by another recipe
     (folder / "judge.json").write_text(json.dumps(saved))
     assert not judge.cached(str(folder))
+
+
+def test_a_decoder_that_draws_one_digit_is_given_away(digit_judge, data):
+    one_digit = np.repeat(data.test.images[:1], 1000, axis=0)
+    scores = digit_judge.score(one_digit)
+    assert scores["digit_likeness"] == 1.0 and scores["digits_drawn"] == 1.0
+    assert "spread over 1.0 of the 10 digits (the decoder draws few digits" in \
+        judge.describe(scores, "test")
+    every_digit = digit_judge.score_grid(rows_of_real_digits(data, 100))
+    assert every_digit["digits_drawn"] > 9.9
+    assert "few digits" not in judge.describe(every_digit, "test")

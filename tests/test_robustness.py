@@ -274,8 +274,8 @@ def test_resume_after_a_hard_crash_shows_each_step_once_in_tensorboard(tmp_path,
      "--batch_size 100000 is larger than the 55000 training images: choose at most 55000."),
     ("semi_supervised_aae.py", ["--batch_size", "54500"],
      "--batch_size 54500 is larger than the 54000 unlabelled training images: choose at most 54000."),
-    ("semi_supervised_aae.py", ["--batch_size", "300", "--n_labels", "200"],
-     "--batch_size 300 is larger than the 200 labelled training images: choose at most 200."),
+    ("semi_supervised_aae.py", ["--labelled_batch_size", "300", "--n_labels", "200"],
+     "--labelled_batch_size 300 is more than the 200 labelled images (--n_labels)."),
 ])
 def test_a_batch_larger_than_the_data_is_refused_in_one_line(script, argv, message, tmp_path, mnist_dir):
     proc = run_script(script, "--train", "True", *argv, results_dir=tmp_path, check=False)
@@ -299,3 +299,205 @@ def test_only_the_import_is_quieted_later_errors_get_through():
     proc = subprocess.run([sys.executable, "-c", "import common, os; os.write(2, b'later\\n')"],
                           cwd=ROOT, env=script_env(), capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0 and proc.stderr == "later\n"
+
+
+# -- issue 42: nothing lost, nothing silently wrong ---------------------------------------------
+
+def files_of(run):
+    """{path: (mode, bytes)} of every file in a run folder."""
+    found = {}
+    for folder, _, names in os.walk(run):
+        for name in names:
+            path = os.path.join(folder, name)
+            with open(path, "rb") as f:
+                found[path] = (os.stat(path).st_mode, f.read())
+    return found
+
+
+def test_resuming_a_finished_run_is_refused_and_writes_nothing(tmp_path, mnist_dir):
+    short = ("--batch_size", "250", "--max_steps", "3")
+    run_script("autoencoder.py", "--train", "True", *short, results_dir=tmp_path)
+    [run] = run_folders(tmp_path, "Autoencoder")
+    before = files_of(run)
+    proc = run_script("autoencoder.py", "--train", "True", "--resume", *short,
+                      results_dir=tmp_path, check=False)
+    assert proc.returncode == 1 and proc.stderr == (
+        f"error: {run} already finished at step 3; raise --epochs (or --max_steps) to train it "
+        "further.\n")
+    assert files_of(run) == before
+
+
+def make_run(results, model, name, checkpoint_step=None, finished=False):
+    """A run folder as a script leaves it (run.json, log; a checkpoint's index if asked)."""
+    path = os.path.join(str(results), model, name)
+    for folder in ("Saved_models", "Tensorboard", "log"):
+        os.makedirs(os.path.join(path, folder))
+    import autoencoder
+    args = flags.parse(autoencoder.arg_parser(), ["--results_dir", str(results)])
+    runs.write_atomically(os.path.join(path, "run.json"),
+                          __import__("json").dumps({"model": model, "args": vars(args)}))
+    if checkpoint_step is not None:
+        open(os.path.join(path, "Saved_models", f"{model.lower()}-{checkpoint_step}.index"), "w").close()
+    if finished:
+        runs.write_atomically(os.path.join(path, "metrics.json"), "{}")
+    return path
+
+
+def test_a_plain_resume_takes_the_newest_run_or_none(tmp_path):
+    import autoencoder
+    make_run(tmp_path, "Autoencoder", "2026-01-01_00-00-00_old", checkpoint_step=30, finished=True)
+    # the newest run was killed (SIGKILL) before its first checkpoint
+    killed = make_run(tmp_path, "Autoencoder", "2026-01-02_00-00-00_killed")
+    args = flags.parse(autoencoder.arg_parser(), ["--resume", "--results_dir", str(tmp_path)])
+    with pytest.raises(common.UserError, match=f"the newest run, {killed}, has no checkpoint"):
+        runs.to_resume(args, "Autoencoder")
+
+
+def test_a_second_trainer_of_a_held_run_is_refused(tmp_path, monkeypatch):
+    import autoencoder
+    path = make_run(tmp_path, "Autoencoder", "2026-01-01_00-00-00_run", checkpoint_step=30)
+    monkeypatch.setattr(runs.Run, "active", None)
+    args = flags.parse(autoencoder.arg_parser(), ["--resume", path, "--results_dir", str(tmp_path)])
+    train = types.SimpleNamespace(batch_flag="batch_size", num_examples=55000,
+                                  check_batch_size=lambda n: None)
+    first = runs.start(args, "Autoencoder", runs.to_resume(args, "Autoencoder"), train)
+    with pytest.raises(common.UserError, match="is being trained by another process"):
+        runs.start(args, "Autoencoder", runs.to_resume(args, "Autoencoder"), train)
+    assert read_log(path).count("Resuming") == 1
+    first._lock.close()  # as when the first process ends: the run is free again
+    runs.start(args, "Autoencoder", runs.to_resume(args, "Autoencoder"), train)
+
+
+def test_part_4_checks_each_batch_size_against_its_own_images(tmp_path, data, monkeypatch):
+    import semi_supervised_aae
+    monkeypatch.setattr(runs.Run, "active", None)
+    labelled, unlabelled = mnist.split_labelled(data.train, 1000, 0)
+    args = flags.parse(semi_supervised_aae.arg_parser(), [
+        "--batch_size", "2000", "--labelled_batch_size", "100", "--results_dir", str(tmp_path)])
+    runs.start(args, "Semi_Supervised", None, unlabelled, labelled)
+    args.labelled_batch_size = 2000
+    with pytest.raises(common.UserError, match="--labelled_batch_size 2000 is larger than the 1000 "
+                                               "labelled training images"):
+        runs.start(args, "Semi_Supervised", None, unlabelled, labelled)
+
+
+def main_of(script, argv, monkeypatch, capsys):
+    """Run a script's main() in this process: (exit code, stderr)."""
+    module = __import__(script)
+    monkeypatch.setattr(sys, "argv", [f"{script}.py", *argv])
+    monkeypatch.setattr(runs.Run, "active", None)
+    with pytest.raises(SystemExit) as exited:
+        common.main(module.arg_parser(), module.train, module.draw)
+    code = exited.value.code
+    return code, capsys.readouterr().err + ("" if isinstance(code, int) else str(code))
+
+
+def test_ctrl_c_while_the_judge_trains_leaves_no_run_folder(tmp_path, mnist_dir, monkeypatch, capsys):
+    from common import judge
+
+    def training_judge(data_dir):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(judge, "load", training_judge)
+    code, err = main_of("adversarial_autoencoder", ["--train", "True", "--max_steps", "2",
+                                                    "--results_dir", str(tmp_path)], monkeypatch, capsys)
+    assert code == 130 and "Traceback" not in err
+    assert err.strip() == "error: interrupted before training began; no run folder was kept."
+    assert run_folders(tmp_path, "Adversarial_Autoencoder") == []
+
+
+def test_a_start_refused_for_space_leaves_no_run_folder(tmp_path, mnist_dir, monkeypatch, capsys):
+    monkeypatch.setattr(shutil, "disk_usage", lambda path: types.SimpleNamespace(free=10**6))
+    code, err = main_of("autoencoder", ["--train", "True", "--max_steps", "2",
+                                        "--results_dir", str(tmp_path)], monkeypatch, capsys)
+    assert code != 0 and "not enough disk space" in err and "Traceback" not in err
+    assert run_folders(tmp_path, "Autoencoder") == []
+
+
+def test_a_disk_that_fills_during_a_save_keeps_the_checkpoint_and_leaves_no_part(tmp_path, mnist_dir):
+    """A real failed write: the file-size limit makes the state file's write fail with EFBIG, as
+    a full disk makes it fail with ENOSPC."""
+    import resource
+    import autoencoder
+    import tensorflow.compat.v1 as tf
+    args = flags.parse(autoencoder_parser(), ["--results_dir", str(tmp_path)])
+    run = runs.start(args, "Autoencoder", None)
+    g = autoencoder.build_graph(args)
+    data = mnist.load(mnist_dir, 0)
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    previous = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    with tf.Session() as sess:
+        sess.run(tf.global_variables_initializer())
+        run.save(sess, g.saver, 1, train=data.train)
+        before = sorted(os.listdir(run.saved_models))
+        resource.setrlimit(resource.RLIMIT_FSIZE, (2**16, hard))
+        try:
+            with pytest.raises(common.UserError, match="could not save the checkpoint of step 2 .*"
+                                                       "The previous checkpoint is kept"):
+                run.save(sess, g.saver, 2, train=data.train)
+        finally:
+            resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+            signal.signal(signal.SIGXFSZ, previous)
+        assert sorted(os.listdir(run.saved_models)) == before
+        assert run.restore(sess, g.saver, train=data.train) == 1
+
+
+def test_the_checkpoints_a_resume_replaces_count_as_free_space(tmp_path, mnist_dir, monkeypatch):
+    import autoencoder
+    args = flags.parse(autoencoder_parser(), ["--results_dir", str(tmp_path)])
+    run = runs.start(args, "Autoencoder", None)
+    autoencoder.build_graph(args)
+    for step in (220, 230):  # two checkpoints of 43 MB each (sparse files: no disk used)
+        with open(os.path.join(run.saved_models, f"autoencoder-{step}.data-00000-of-00001"), "wb") as f:
+            f.truncate(42921440)
+    # 100 MB free: too little for three new checkpoints, but two of the three are there already
+    monkeypatch.setattr(shutil, "disk_usage", lambda path: types.SimpleNamespace(free=10**8))
+    run.check_space()
+
+
+def test_losses_that_explode_without_reaching_inf_stop_the_run(tmp_path):
+    run = runs.Run(str(tmp_path), "Semi_Supervised")
+    os.makedirs(os.path.dirname(run.log_file))
+    with pytest.raises(common.UserError, match="diverged at step 0: supervised = 16158340.0"):
+        run.check_finite(0, reconstruction=0.23, supervised=16158340.0)
+    run.check_finite(1, reconstruction=0.23, generator=9.5, supervised=2.3)  # a healthy start
+
+
+def test_part_4_with_a_huge_learning_rate_stops_instead_of_reporting_success(tmp_path, mnist_dir):
+    proc = run_script("semi_supervised_aae.py", "--train", "True", "--learning_rate", "1000",
+                      "--max_steps", "3", results_dir=tmp_path, check=False)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr and "Done" not in proc.stdout
+    assert "error: training diverged at step 0: supervised = " in proc.stderr
+
+
+def test_an_unwritable_figure_or_data_folder_is_named_in_one_line(tmp_path):
+    from common import figures
+    blocked = tmp_path / "latent_grid.png"
+    blocked.mkdir()  # root writes anywhere: a folder in the way stands in for a read-only one
+    fig, _ = figures.pyplot().subplots()
+    with pytest.raises(common.UserError, match=f"cannot write {blocked}: Is a directory"):
+        figures.save(fig, str(blocked))
+    a_file = tmp_path / "a-file"
+    a_file.write_text("")
+    with pytest.raises(common.UserError, match=f"cannot download MNIST into {a_file}/Data: Not a directory"):
+        mnist.ensure_files(str(a_file / "Data"), mirrors=["http://127.0.0.1:9/"])
+
+
+def test_an_edited_run_json_gets_one_line_not_a_traceback(tmp_path):
+    import autoencoder
+    path = make_run(tmp_path, "Autoencoder", "2026-01-01_00-00-00_run", checkpoint_step=30)
+    config = __import__("json").load(open(os.path.join(path, "run.json")))
+    for edit, complaint in ((-3, "must be from 2 to 784"), ("two", "expected a number")):
+        config["args"]["z_dim"] = edit
+        runs.write_atomically(os.path.join(path, "run.json"), __import__("json").dumps(config))
+        args = flags.parse(autoencoder.arg_parser(), ["--train", "False", "--results_dir", str(tmp_path)])
+        with pytest.raises(common.UserError, match=f"run.json gives --z_dim .*{complaint}"):
+            runs.Run.find(args, "Autoencoder").adopt_args(args)
+
+
+def test_every_file_of_a_run_is_as_readable_as_the_rest(tmp_path):
+    os.makedirs(tmp_path / "log")
+    (tmp_path / "run.json").write_text("{}")
+    runs.write_atomically(str(tmp_path / "metrics.json"), "{}")
+    mode = lambda name: os.stat(tmp_path / name).st_mode & 0o777  # noqa: E731
+    assert mode("metrics.json") == mode("run.json")
