@@ -32,7 +32,8 @@ import adversarial_autoencoder as aae  # the lesson: its networks, losses and tr
 import tensorflow.compat.v1 as tf
 from common import flags, runs
 
-MODEL = "Adversarial_Autoencoder_Priors"  # apart from the lesson's runs: its --train False never loads these
+# The runs' folder under Results/, apart from the lesson's: its --train False never loads them.
+MODEL = "Adversarial_Autoencoder_Priors"
 N_COMPONENTS = 10  # one part of the prior per digit
 # The sizes are ours, chosen to cover about the same disc as the lesson's Gaussian (radius ~10).
 MIXTURE_RADIUS = 6.0  # the mixture's Gaussians are centred on a circle of this radius,
@@ -133,8 +134,8 @@ def posterior_match(codes, digits, args):
     """How the test codes sit in the prior, for metrics.json: the share of codes in each component
     (1/10 each when matched) and, with --use_labels, the share that landed in their digit's."""
     components = components_of(codes, args)
-    match = {"prior": args.prior,
-             "component_shares": (np.bincount(components, minlength=N_COMPONENTS) / len(codes)).tolist()}
+    shares = np.bincount(components, minlength=N_COMPONENTS) / len(codes)
+    match = {"prior": args.prior, "component_shares": shares.tolist()}
     if args.use_labels:
         match["label_match"] = float(np.mean(components == digits))
     return match

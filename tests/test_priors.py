@@ -12,7 +12,7 @@ import pytest
 import adversarial_autoencoder as aae
 import adversarial_autoencoder_priors as priors
 from common import flags, likelihood
-from conftest import read_metrics, run_script, train_run
+from conftest import read_metrics, run_folders, run_script, train_run
 
 MODEL = "Adversarial_Autoencoder_Priors"
 
@@ -245,3 +245,27 @@ def test_input_noise_is_0_3_on_the_mixture_with_labels_and_off_otherwise(argv, n
     args = flags.parse(priors.arg_parser(), argv)
     priors.check_flags(args)
     assert args.input_noise == noise
+
+
+def test_a_resumed_run_with_labels_and_noise_equals_an_uninterrupted_one(tmp_path, mnist_dir):
+    """--resume alone takes the run's own --prior, --use_labels and --input_noise, and the prior's
+    RandomState (which also draws the noise) continues where the checkpoint left it."""
+    import tensorflow as tf
+    given = ("--prior", "mixture", "--use_labels", "--seed", "4")
+    script = "adversarial_autoencoder_priors.py"
+    run_script(script, "--train", "True", "--max_steps", "40", *given, results_dir=tmp_path / "straight")
+    run_script(script, "--train", "True", "--max_steps", "20", *given, results_dir=tmp_path / "stopped")
+    proc = run_script(script, "--train", "True", "--resume", "--max_steps", "40",
+                      results_dir=tmp_path / "stopped")
+    assert "Resuming" in proc.stdout
+
+    def final_weights(results):
+        [run] = run_folders(results, MODEL)
+        assert json.load(open(os.path.join(run, "run.json")))["args"]["input_noise"] == 0.3
+        reader = tf.train.load_checkpoint(os.path.join(run, "Saved_models", MODEL.lower() + "-40"))
+        return {name: reader.get_tensor(name) for name in reader.get_variable_to_shape_map()}
+
+    straight, resumed = final_weights(tmp_path / "straight"), final_weights(tmp_path / "stopped")
+    assert straight.keys() == resumed.keys() and any("Adam" in k for k in straight)
+    for name in straight:
+        np.testing.assert_array_equal(straight[name], resumed[name], err_msg=name)
