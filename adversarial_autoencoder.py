@@ -21,23 +21,20 @@ Every batch trains three things, in this order, each with its own Adam optimiser
 The figures: `latent_grid.png` decodes a 14x14 grid covering about two standard deviations of
 the prior; `latent_scatter.png` puts the codes of the 10,000 test images over samples of the
 prior, so you can see whether they fill the same disc; `reconstructions.png` shows test images
-and their reconstructions.
-
-Other priors (the paper's figures): `--prior mixture` (10 Gaussians on a circle) or
-`--prior swiss_roll`; `--use_labels True` also tells the discriminator which of the prior's 10
-parts a sample comes from, and which digit a code belongs to (a one-hot scaled up,
-`--label_scale`), so that each digit takes its own part. To place its codes the encoder must read
-the digit, and on the mixture it places them better when it sees a noisy copy of its input
-(`--input_noise`, 0.3 there). The digit judge (common/judge.py) scores how many decoded prior
-samples look clearly like digits. With `--z_dim 8`, the paper's setting, `--train False` also
-estimates the Parzen-window log-likelihood of the test images (parzen.json).
+and their reconstructions. The digit judge (common/judge.py) scores how many decoded prior
+samples look clearly like digits.
 
 Networks: encoder 784 -> 1000 -> 1000 -> z (2), decoder z -> 1000 -> 1000 -> 784 (sigmoid),
 discriminator z -> 1000 -> 1000 -> 1 (a logit); ReLU hidden layers. Adam (learning rate 0.001,
 beta1 0.9) for each of the three losses, batches of 100.
+
+The paper's other experiments with these networks live beside this file:
+adversarial_autoencoder_priors.py (a mixture of 10 Gaussians or a swiss roll as the prior, with
+or without the labels), and adversarial_autoencoder_likelihood.py (the Parzen-window
+log-likelihood of the test images, for a run trained with --z_dim 8).
 """
-import json
 import os
+import sys
 import time
 import types
 
@@ -45,48 +42,20 @@ import numpy as np
 
 import common  # first: it sets up TensorFlow (oneDNN, graph mode) before TensorFlow loads
 import tensorflow.compat.v1 as tf
-from common import figures, flags, judge, likelihood, mnist, precision, runs, summaries
+from common import figures, flags, judge, mnist, precision, runs, summaries
 
-MODEL = "Adversarial_Autoencoder"
-INPUT_DIM = 784
-N_L1 = 1000
-N_L2 = 1000
-Z_DIM = 2
-PRIOR_STD = 5.0  # the Gaussian prior is N(0, PRIOR_STD^2 I)
-# The other priors of the paper's figures, both 2-D and made of N_COMPONENTS parts, one per digit.
-# Their sizes are ours, chosen to cover about the same disc as the Gaussian (radius ~10).
-N_COMPONENTS = 10
-MIXTURE_RADIUS = 6.0  # the mixture's Gaussians are centred on a circle of this radius,
-MIXTURE_STD_ALONG, MIXTURE_STD_ACROSS = 2.0, 0.5  # stretched along the radius, narrow across it
-ROLL_TURNS, ROLL_RADIUS, ROLL_NOISE = 2.0, 10.0, 0.3  # the swiss roll: 2 turns out to radius 10
-SPINE_POINTS = 2000  # points of the roll's spine used to find a code's segment
-# With --use_labels the discriminator reads a one-hot beside z. Beside coordinates of 5 to 10 a
-# plain one-hot of 0s and 1s is a faint signal, and the codes of a digit spill out of its part
-# (mostly into the centre, where the parts meet); scaled up it is heard. Validation codes in
-# their own part, 10 epochs, median of seeds 0-2: mixture 93.9 % scaled by 5 (test 92.7 against
-# 90.5 % with the plain one-hot); 94.6 % by 10, but on the swiss roll a scale of 10 left one seed
-# of three with 78 % (5: 91.4 %), and by 20 the mixture failed the same way (README).
-LABEL_SCALE = 5.0  # default of --label_scale
-# With --use_labels the encoder must in effect read each digit to put its code in its digit's
-# part. On the mixture, noise on its input (std 0.3, the paper's for part 4; the decoder still
-# rebuilds the clean image) made it place them better: 20 epochs, seeds 0-2, validation codes in
-# their own component 96.6 % (median) against 94.3 % without (test 95.6 against 93.7 %). On the
-# swiss roll, whose segments are thin and wind next to each other, it placed them worse (93.7 ->
-# 91.3 %), so there, as without labels, the default stays the original's: no noise (README).
-MIXTURE_INPUT_NOISE = 0.3  # default of --input_noise with --prior mixture --use_labels True
-PRIOR_NAMES = {"gaussian": f"N(0, {PRIOR_STD:g}\u00b2 I)",
-               "mixture": f"{N_COMPONENTS} Gaussians on a circle",
-               "swiss_roll": f"a swiss roll of {N_COMPONENTS} segments"}
+MODEL = "Adversarial_Autoencoder"  # the folder under Results/ that holds this lesson's runs
+INPUT_DIM = 784  # a 28x28 image, flattened
+N_L1 = 1000  # width of the first hidden layer of every network (the original's)
+N_L2 = 1000  # and of the second
+Z_DIM = 2  # a 2-D code can be drawn: the figures show the whole code space
+PRIOR_STD = 5.0  # the prior is N(0, PRIOR_STD^2 I): wide enough that the codes need not crowd
 LOG_EVERY = 50  # iterations between log lines and TensorBoard summaries
 # Each epoch's test error, for TensorBoard, is measured on the first EPOCH_TEST_IMAGES test images:
 # enough for the curve, at a fifth of the cost; the final figure in metrics.json uses all 10,000.
 EPOCH_TEST_IMAGES = 2000
 GRID_POINTS = np.arange(-10, 10, 1.5)  # 14 values per axis: about two prior std either side
-SCATTER_PRIOR_SAMPLES = 10000
-# The likelihood experiment of the paper's Table 1, made by --train False on runs of 8 or more
-# code dimensions (the paper's --z_dim 8): for the 2-D lesson it would only slow the pictures.
-PARZEN_MIN_Z_DIM = 8
-PARZEN_SAMPLES = 10000
+SCATTER_PRIOR_SAMPLES = 10000  # enough grey points to show the prior's shape under the codes
 QUALITY_SAMPLES = 10000  # prior samples the digit judge scores at the end
 JUDGED = f"{QUALITY_SAMPLES} prior samples decoded"  # what they are taken over
 QUALITY_SAMPLES_PER_EPOCH = 1000  # and after each epoch, for TensorBoard's Quality/ section
@@ -134,156 +103,67 @@ def build_graph(args):
     # holds all of the prior's randomness and a resumed run can continue it exactly.
     prior_z = tf.placeholder(tf.float32, [None, args.z_dim], name="Prior_samples")
     z_in = tf.placeholder(tf.float32, [None, args.z_dim], name="Decoder_input")
-    # With --use_labels: which component each prior sample came from, and which digit each
-    # image is, both one-hot.
-    prior_component = tf.placeholder(tf.float32, [None, N_COMPONENTS], name="Prior_component")
-    label = tf.placeholder(tf.float32, [None, N_COMPONENTS], name="Labels")
-
-    # With --input_noise the encoder sees a noisy copy of x (fed here) and the decoder must
-    # rebuild the clean x; codes for the figures and the metrics come from x itself.
-    x_encoder = tf.placeholder_with_default(x, [None, INPUT_DIM], name="Encoder_input")
-    z = encoder(x_encoder, args.z_dim)
+    z = encoder(x, args.z_dim)
     reconstruction = decoder(z, args.z_dim)
     generated = decoder(z_in, args.z_dim, reuse=True)
-    if args.use_labels:
-        # The discriminator is told which component a sample should come from: digit d's codes
-        # pass only if they look like samples of component d. The one-hots are scaled up, so
-        # that they are not drowned beside the codes' larger numbers (see LABEL_SCALE).
-        real = tf.concat([prior_z, args.label_scale * prior_component], 1)
-        fake = tf.concat([z, args.label_scale * label], 1)
-    else:
-        real, fake = prior_z, z
     # One discriminator judges both kinds of points: the second call shares the first's weights.
-    d_real = discriminator(real, real.shape[1])
-    d_fake = discriminator(fake, real.shape[1], reuse=True)
+    d_real = discriminator(prior_z, args.z_dim)
+    d_fake = discriminator(z, args.z_dim, reuse=True)
+    return losses_and_optimisers(args, x=x, prior_z=prior_z, z_in=z_in, z=z,
+                                 reconstruction=reconstruction, generated=generated,
+                                 d_real=d_real, d_fake=d_fake)
+
+
+def losses_and_optimisers(args, **nodes):
+    """The three losses, an Adam optimiser for each, and the summaries, over the networks' nodes
+    (x, prior_z, z, reconstruction, d_real, d_fake, ...); returns them all in one namespace."""
+    g = types.SimpleNamespace(**nodes)
 
     def cross_entropy(logits, label):
         target = tf.ones_like(logits) if label else tf.zeros_like(logits)
         return tf.reduce_mean(tf.nn.sigmoid_cross_entropy_with_logits(labels=target, logits=logits))
 
-    reconstruction_loss = tf.reduce_mean(tf.square(x - reconstruction))
-    discriminator_loss = cross_entropy(d_real, 1) + cross_entropy(d_fake, 0)
+    g.reconstruction_loss = tf.reduce_mean(tf.square(g.x - g.reconstruction))
+    g.discriminator_loss = cross_entropy(g.d_real, 1) + cross_entropy(g.d_fake, 0)
     # The encoder's half of the game: the same discriminator, with its codes called real.
-    generator_loss = cross_entropy(d_fake, 1)
+    g.generator_loss = cross_entropy(g.d_fake, 1)
 
     # Each phase moves only its own networks: the generator step must not train the
     # discriminator to be fooled, nor the discriminator step move the codes it judges.
-    encoder_vars = tf.trainable_variables(scope="Encoder")
-    decoder_vars = tf.trainable_variables(scope="Decoder")
-    discriminator_vars = tf.trainable_variables(scope="Discriminator")
+    g.encoder_vars = tf.trainable_variables(scope="Encoder")
+    g.decoder_vars = tf.trainable_variables(scope="Decoder")
+    g.discriminator_vars = tf.trainable_variables(scope="Discriminator")
 
     def adam():
         return tf.train.AdamOptimizer(args.learning_rate, beta1=args.beta1)
 
-    reconstruction_op = adam().minimize(reconstruction_loss, var_list=encoder_vars + decoder_vars)
-    discriminator_op = adam().minimize(discriminator_loss, var_list=discriminator_vars)
-    generator_op = adam().minimize(generator_loss, var_list=encoder_vars)
+    g.reconstruction_op = adam().minimize(g.reconstruction_loss,
+                                          var_list=g.encoder_vars + g.decoder_vars)
+    g.discriminator_op = adam().minimize(g.discriminator_loss, var_list=g.discriminator_vars)
+    g.generator_op = adam().minimize(g.generator_loss, var_list=g.encoder_vars)
 
-    tf.summary.scalar("Loss/reconstruction", reconstruction_loss)
-    tf.summary.scalar("Loss/discriminator", discriminator_loss)
-    tf.summary.scalar("Loss/generator", generator_loss)
-    tf.summary.histogram("Distributions/encoder_z", z)
-    tf.summary.histogram("Distributions/prior_z", prior_z)
-    tf.summary.image("Images/input", tf.reshape(x, [-1, 28, 28, 1]), max_outputs=10)
-    tf.summary.image("Images/reconstruction", tf.reshape(reconstruction, [-1, 28, 28, 1]),
+    tf.summary.scalar("Loss/reconstruction", g.reconstruction_loss)
+    tf.summary.scalar("Loss/discriminator", g.discriminator_loss)
+    tf.summary.scalar("Loss/generator", g.generator_loss)
+    tf.summary.histogram("Distributions/encoder_z", g.z)
+    tf.summary.histogram("Distributions/prior_z", g.prior_z)
+    tf.summary.image("Images/input", tf.reshape(g.x, [-1, 28, 28, 1]), max_outputs=10)
+    tf.summary.image("Images/reconstruction", tf.reshape(g.reconstruction, [-1, 28, 28, 1]),
                      max_outputs=10)
-    return types.SimpleNamespace(
-        x=x, x_encoder=x_encoder, prior_z=prior_z, prior_component=prior_component, label=label,
-        z_in=z_in, z=z,
-        discriminator_real=real, discriminator_fake=fake,
-        reconstruction=reconstruction, generated=generated,
-        reconstruction_loss=reconstruction_loss, discriminator_loss=discriminator_loss,
-        generator_loss=generator_loss, reconstruction_op=reconstruction_op,
-        discriminator_op=discriminator_op, generator_op=generator_op,
-        encoder_vars=encoder_vars, decoder_vars=decoder_vars, discriminator_vars=discriminator_vars,
-        summaries=tf.summary.merge_all(), saver=tf.train.Saver(max_to_keep=2))
+    g.summaries = tf.summary.merge_all()
+    g.saver = tf.train.Saver(max_to_keep=2)
+    return g
 
 
 def sample_prior(rng, n, args):
-    """n samples of the chosen prior, and the component (mixture) or segment (swiss roll) of each."""
-    if args.prior == "gaussian":
-        return rng.randn(n, args.z_dim).astype(np.float32) * PRIOR_STD, np.zeros(n, int)
-    component = rng.randint(0, N_COMPONENTS, n)
-    if args.prior == "mixture":
-        # A Gaussian stretched along the radius, turned to its component's angle on the circle.
-        along = MIXTURE_RADIUS + MIXTURE_STD_ALONG * rng.randn(n)
-        across = MIXTURE_STD_ACROSS * rng.randn(n)
-        angle = 2 * np.pi * component / N_COMPONENTS
-        z = np.stack([along * np.cos(angle) - across * np.sin(angle),
-                      along * np.sin(angle) + across * np.cos(angle)], axis=1)
-    else:
-        # A point of the spine, in the component's tenth of its length, blurred a little.
-        z = roll((component + rng.rand(n)) / N_COMPONENTS) + ROLL_NOISE * rng.randn(n, 2)
-    return z.astype(np.float32), component
-
-
-def roll(position):
-    """Points of the swiss roll's spine at positions in [0, 1] from its centre to its end.
-
-    Angle and radius grow with the square root of the position, so equal lengths of position
-    cover about equal areas of the plane.
-    """
-    angle = 2 * np.pi * ROLL_TURNS * np.sqrt(position)
-    radius = ROLL_RADIUS * np.sqrt(position)
-    return np.stack([radius * np.cos(angle), radius * np.sin(angle)], axis=1)
-
-
-def components_of(codes, args):
-    """The component each code most likely belongs to: for the mixture, the Gaussian of highest
-    density; for the swiss roll, the segment of the nearest point of its spine."""
-    if args.prior == "mixture":
-        angle = 2 * np.pi * np.arange(N_COMPONENTS) / N_COMPONENTS
-        along = codes[:, :1] * np.cos(angle) + codes[:, 1:2] * np.sin(angle)
-        across = -codes[:, :1] * np.sin(angle) + codes[:, 1:2] * np.cos(angle)
-        log_density = (-((along - MIXTURE_RADIUS) / MIXTURE_STD_ALONG) ** 2
-                       - (across / MIXTURE_STD_ACROSS) ** 2)
-        return log_density.argmax(1)
-    spine = roll((np.arange(SPINE_POINTS) + 0.5) / SPINE_POINTS)
-    nearest = np.concatenate([((part[:, None, :] - spine[None]) ** 2).sum(-1).argmin(1)
-                              for part in np.array_split(codes, max(1, len(codes) // 500))])
-    return nearest * N_COMPONENTS // SPINE_POINTS
-
-
-def posterior_match(codes, digits, args):
-    """How the test codes sit in the prior, for metrics.json: per-dimension mean and std (a
-    matched Gaussian posterior has 0 and PRIOR_STD), or the share of codes in each component
-    (1/10 each when matched) and, with --use_labels, the share that landed in their digit's."""
-    if args.prior == "gaussian":
-        return {"test_code_mean": codes.mean(0).tolist(), "test_code_std": codes.std(0).tolist(),
-                "prior_std": PRIOR_STD}
-    components = components_of(codes, args)
-    match = {"component_shares": (np.bincount(components, minlength=N_COMPONENTS) / len(codes)).tolist()}
-    if args.use_labels:
-        match["label_match"] = float(np.mean(components == digits))
-    return match
-
-
-def check_prior(args):
-    if args.prior != "gaussian" and args.z_dim != 2:
-        raise common.UserError(f"--prior {args.prior} is a prior of 2-D codes: use --z_dim 2.")
-    if args.use_labels and args.prior == "gaussian":
-        raise common.UserError("--use_labels needs a prior made of components, one per digit: "
-                               "--prior mixture or --prior swiss_roll.")
-    if "label_scale" in args.given and not args.use_labels:
-        raise common.UserError("--label_scale scales the labels that --use_labels True shows the "
-                               "discriminator: give both, or neither.")
-    if args.input_noise is None:  # the default: see MIXTURE_INPUT_NOISE
-        mixture_with_labels = args.use_labels and args.prior == "mixture"
-        args.input_noise = MIXTURE_INPUT_NOISE if mixture_with_labels else 0.0
+    """n samples of the prior N(0, PRIOR_STD^2 I)."""
+    return rng.randn(n, args.z_dim).astype(np.float32) * PRIOR_STD
 
 
 def next_feed(g, data, args, prior):
-    """The feed of one iteration: a training batch and a fresh batch of prior samples (and,
-    with --input_noise, the noisy copy of the batch the encoder sees; drawn from the prior's
-    RandomState, so a resumed run draws the same)."""
-    images, labels = data.train.next_batch(args.batch_size)
-    z, component = sample_prior(prior, args.batch_size, args)
-    feed = {g.x: images, g.label: labels, g.prior_z: z,
-            g.prior_component: np.eye(N_COMPONENTS, dtype=np.float32)[component]}
-    if args.input_noise:
-        feed[g.x_encoder] = images + prior.normal(0.0, args.input_noise, images.shape).astype(
-            np.float32)
-    return feed
+    """The feed of one iteration: a training batch and a fresh batch of prior samples."""
+    images, _ = data.train.next_batch(args.batch_size)
+    return {g.x: images, g.prior_z: sample_prior(prior, args.batch_size, args)}
 
 
 def train_step(sess, g, feed):
@@ -312,13 +192,42 @@ def latent_grid(sess, g, z_dim):
     return sess.run(g.generated, feed_dict={g.z_in: grid_z})
 
 
-def train(args):
-    resumed = runs.to_resume(args, MODEL)
-    check_prior(args)
+def fixed_prior_samples(part, args, n):
+    """n prior samples drawn from a fresh RandomState(seed): the same points every time they are
+    asked for, so that the judge's scores and the figures compare like with like."""
+    return part.sample_prior(np.random.RandomState(args.seed), n, args)
+
+
+def quality(sess, g, digit_judge, samples):
+    """The judge's verdict on prior samples decoded: how many are clearly digits."""
+    return digit_judge.score(sess.run(g.generated, feed_dict={g.z_in: samples}))
+
+
+def posterior_match(codes, digits, args):
+    """How the test codes sit in the prior, for metrics.json: per-dimension mean and std (a
+    matched posterior has 0 and PRIOR_STD)."""
+    return {"prior": "gaussian", "test_code_mean": codes.mean(0).tolist(),
+            "test_code_std": codes.std(0).tolist(), "prior_std": PRIOR_STD}
+
+
+def describe_match(match):
+    return (f"test codes per dimension: mean {runs.numbers(match['test_code_mean'])}, std "
+            f"{runs.numbers(match['test_code_std'])} (the prior's: 0 and {PRIOR_STD:g})")
+
+
+def prior_name(args):
+    return f"N(0, {PRIOR_STD:g}\u00b2 I)"
+
+
+def train(args, part=None):
+    """Train a run. `part` is the module whose model folder, graph, feed and prior are used: this
+    lesson by default; adversarial_autoencoder_priors.py passes itself, to reuse this loop."""
+    part = part or sys.modules[__name__]
+    resumed = runs.to_resume(args, part.MODEL)
     data = mnist.load(args.data_dir, args.seed)
-    run = runs.start(args, MODEL, resumed, data.train)
+    run = runs.start(args, part.MODEL, resumed, data.train)
     digit_judge = judge.load(args.data_dir)
-    g = build_graph(args)
+    g = part.build_graph(args)
     steps_per_epoch = data.train.num_examples // args.batch_size
     prior = np.random.RandomState(args.seed)
 
@@ -329,7 +238,7 @@ def train(args):
         summaries.drop_after(writer, start)  # a resume overwrites what came after
         step, losses, started = start, {}, time.time()
         for step in run.steps(start, args, steps_per_epoch):
-            feed = next_feed(g, data, args, prior)
+            feed = part.next_feed(g, data, args, prior)
             losses = train_step(sess, g, feed)
             run.check_finite(step, **losses)
             with run.outside_training():
@@ -342,9 +251,10 @@ def train(args):
             if step % steps_per_epoch == 0:
                 with run.outside_training():
                     mse = evaluate(sess, g, data, EPOCH_TEST_IMAGES)[0]
-                    summaries.scalars(writer, step, **{"Test/reconstruction_mse": mse}, **{
-                        f"Quality/{k}": v for k, v in
-                        quality(sess, g, args, digit_judge, QUALITY_SAMPLES_PER_EPOCH).items()})
+                    judged = quality(sess, g, digit_judge,
+                                     fixed_prior_samples(part, args, QUALITY_SAMPLES_PER_EPOCH))
+                    summaries.scalars(writer, step, **{"Test/reconstruction_mse": mse},
+                                      **{f"Quality/{k}": v for k, v in judged.items()})
                     # One picture an epoch: scrub through them in TensorBoard's Images tab.
                     n = len(GRID_POINTS)
                     summaries.image(writer, step, "Images/latent_grid",
@@ -361,60 +271,36 @@ def train(args):
 
         train_seconds = round(time.time() - started, 1)
         mse, codes, _ = evaluate(sess, g, data)
-        match = posterior_match(codes, data.test.labels.argmax(1), args)
-        judged = quality(sess, g, args, digit_judge, QUALITY_SAMPLES)
+        match = part.posterior_match(codes, data.test.labels.argmax(1), args)
+        judged = quality(sess, g, digit_judge, fixed_prior_samples(part, args, QUALITY_SAMPLES))
         metrics = {**{f"train_{name}_loss": float(value) for name, value in losses.items()},
-                   "test_reconstruction_mse": mse, "prior": args.prior, **match,
+                   "test_reconstruction_mse": mse, **match,
                    **judged, "quality_samples": QUALITY_SAMPLES, "train_seconds": train_seconds}
         run.write_metrics(metrics, args, step, steps_per_epoch)
-        run.log(f"Done: test reconstruction MSE {mse:.5f}; {describe_match(match)}.\n"
+        run.log(f"Done: test reconstruction MSE {mse:.5f}; {part.describe_match(match)}.\n"
                 f"{judge.describe(judged, JUDGED)}\nDraw the figures with: "
-                f"python {os.path.basename(__file__)} --train False")
+                f"python {os.path.basename(part.__file__)} --train False")
 
 
-def describe_match(match):
-    if "test_code_std" in match:
-        return (f"test codes per dimension: mean {runs.numbers(match['test_code_mean'])}, std "
-                f"{runs.numbers(match['test_code_std'])} (the prior's: 0 and {PRIOR_STD:g})")
-    text = f"share of test codes per component {runs.numbers(match['component_shares'])} (the prior's: 0.10 each)"
-    if "label_match" in match:
-        text += f"; {100 * match['label_match']:.1f} % of test codes lie in their own digit's component"
-    return text
-
-
-def quality(sess, g, args, digit_judge, n):
-    """The judge's verdict on n codes drawn from the prior and decoded: how many are clearly digits."""
-    samples = sample_prior(np.random.RandomState(args.seed), n, args)[0]
-    return digit_judge.score(sess.run(g.generated, feed_dict={g.z_in: samples}))
-
-
-def draw(args):
-    """Restore a run and save its figures: the decoded grid, codes against the prior, reconstructions."""
-    run = runs.Run.find(args, MODEL, args.run)
+def draw(args, part=None):
+    """Restore a run and save its figures: the decoded grid, codes against the prior,
+    reconstructions. `part` as for train()."""
+    part = part or sys.modules[__name__]
+    run = runs.Run.find(args, part.MODEL, args.run)
     run.adopt_args(args)
-    check_prior(args)
     data = mnist.load(args.data_dir, args.seed)
-    g = build_graph(args)
+    g = part.build_graph(args)
     plt = figures.pyplot()
     with tf.Session(config=precision.session_config(args.precision)) as sess:
         step = run.restore(sess, g.saver)
         print(f"Loaded {run.path} (step {step})")
         _, codes, recon = evaluate(sess, g, data)
         images = latent_grid(sess, g, args.z_dim)
-        judged = quality(sess, g, args, judge.load(args.data_dir), QUALITY_SAMPLES)
+        judged = quality(sess, g, judge.load(args.data_dir),
+                         fixed_prior_samples(part, args, QUALITY_SAMPLES))
         print(judge.describe(judged, JUDGED))
-        if args.z_dim >= PARZEN_MIN_Z_DIM:
-            samples = sample_prior(np.random.RandomState(args.seed), PARZEN_SAMPLES, args)[0]
-            estimate = likelihood.parzen(sess.run(g.generated, feed_dict={g.z_in: samples}),
-                                         data.validation.images, data.test.images)
-            runs.write_atomically(os.path.join(run.path, "parzen.json"), json.dumps(estimate, indent=2))
-            print(f"Parzen-window log-likelihood of the {data.test.num_examples} test images under "
-                  f"{PARZEN_SAMPLES} decoded prior samples: {estimate['parzen_test_mean']:.1f} +- "
-                  f"{estimate['parzen_test_standard_error']:.1f} nats (window width "
-                  f"{estimate['parzen_sigma']:.3f}, chosen on the validation images; "
-                  f"{estimate['parzen_seconds']:.0f} s)")
     digits = data.test.labels.argmax(1)
-    match = describe_match(posterior_match(codes, digits, args))
+    match = part.describe_match(part.posterior_match(codes, digits, args))
     print(match[0].upper() + match[1:] + ".")
 
     n = len(GRID_POINTS)
@@ -427,10 +313,10 @@ def draw(args):
     ax.set(title=f"Decoder output over the code plane{rest}", xlabel="z[0]", ylabel="z[1]")
     figures.save(fig, os.path.join(run.path, "latent_grid.png"))
 
-    prior_points = sample_prior(np.random.RandomState(args.seed), SCATTER_PRIOR_SAMPLES, args)[0]
+    prior_points = fixed_prior_samples(part, args, SCATTER_PRIOR_SAMPLES)
     fig, ax = plt.subplots(figsize=(8, 7))
     ax.scatter(prior_points[:, 0], prior_points[:, 1], c="lightgray", s=3,
-               label=f"samples of the prior, {PRIOR_NAMES[args.prior]}")
+               label=f"samples of the prior, {part.prior_name(args)}")
     points = ax.scatter(codes[:, 0], codes[:, 1], c=digits, cmap="tab10", s=3, vmin=-0.5, vmax=9.5)
     fig.colorbar(points, ax=ax, ticks=range(10), label="digit of the test image")
     ax.legend(loc="upper right", markerscale=4)
@@ -445,23 +331,7 @@ def draw(args):
 
 
 def arg_parser():
-    parser = flags.arg_parser(__doc__, z_dim=Z_DIM, min_z_dim=2)  # the figures draw a plane
-    parser.add_argument("--prior", choices=PRIOR_NAMES, default="gaussian",
-                        help="the distribution the codes must follow: " + "; ".join(
-                            f"{name}: {text}" for name, text in PRIOR_NAMES.items()))
-    parser.add_argument("--use_labels", type=flags.boolean, default=False,
-                        help="the discriminator is also told each sample's component and each "
-                             "code's digit, so that digit d must fill component d (mixture and "
-                             "swiss_roll)")
-    parser.add_argument("--input_noise", type=flags.non_negative, default=None,
-                        help="std of the Gaussian noise added to the encoder's input in training; "
-                             "the decoder still rebuilds the clean image (0: none, as in the "
-                             "original). If not given: %g with --prior mixture --use_labels "
-                             "True, else 0" % MIXTURE_INPUT_NOISE)
-    parser.add_argument("--label_scale", type=flags.positive(float), default=LABEL_SCALE,
-                        help="with --use_labels, the one-hot the discriminator reads beside z is "
-                             "multiplied by this (1: a plain one-hot)")
-    return parser
+    return flags.arg_parser(__doc__, z_dim=Z_DIM, min_z_dim=2)  # the figures draw a plane
 
 
 if __name__ == "__main__":

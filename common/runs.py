@@ -76,11 +76,12 @@ class Run:
         return run
 
     @classmethod
-    def find(cls, args, model, which=None, newest_only=False):
+    def find(cls, args, model, which=None, newest_only=False, train_first=None):
         """An existing run: the folder named, or the newest of this model that has a checkpoint.
 
         newest_only (for --resume): the newest run of this model, which must have a checkpoint;
-        an older one is never taken in its place.
+        an older one is never taken in its place. train_first: the command that makes such a run,
+        when it is not this script's own `--train True`.
         """
         if which and which != "latest":
             if not os.path.isdir(which):
@@ -103,9 +104,9 @@ class Run:
                             f"before its first save), so it cannot be resumed. Resume another with "
                             f"--resume RUN_FOLDER, or start a new run without --resume.")
         if not with_checkpoint:
-            script = os.path.basename(sys.argv[0]) or "the script"
+            train_first = train_first or f"python {os.path.basename(sys.argv[0])} --train True"
             found = f"{len(runs)} run(s) in {parent}, none with a checkpoint" if runs else f"no runs in {parent}"
-            raise UserError(f"{found}. Train first: python {script} --train True")
+            raise UserError(f"{found}. Train first: {train_first}")
         newest = with_checkpoint[-1]
         newest.check_model()  # its run.json says how to rebuild it: without one, say so
         return newest

@@ -131,50 +131,25 @@ def test_each_phase_moves_only_its_own_networks(mnist_dir):
         assert all(np.isfinite(v) for v in losses.values())
 
 
-def test_input_noise_reaches_the_encoder_alone_and_comes_from_the_prior_rng(mnist_dir):
+def test_each_iteration_feeds_a_batch_and_prior_samples_from_the_prior_rng_alone(mnist_dir):
+    """The lesson's feed: the images and as many prior samples, drawn from the RandomState that
+    a checkpoint saves, and no other random number spent on it (a resume draws the same)."""
     data = mnist.load(mnist_dir, 0)
-    args = flags.parse(aae.arg_parser(), ["--input_noise", "0.3", "--seed", "0"])
+    args = flags.parse(aae.arg_parser(), ["--seed", "0"])
     g = aae.build_graph(args)
-    rng = np.random.RandomState(7)
-    feed = aae.next_feed(g, data, args, rng)
-    noise = feed[g.x_encoder] - feed[g.x]
-    assert noise.std() == pytest.approx(0.3, rel=0.02) and abs(noise.mean()) < 0.01
-    # the noise is drawn after the prior samples, from the same RandomState: a resume repeats it
-    again = np.random.RandomState(7)
-    aae.sample_prior(again, args.batch_size, args)
-    np.testing.assert_allclose(noise, again.normal(0.0, 0.3, noise.shape), atol=1e-6)
-    with tf.Session() as sess:
-        sess.run(tf.global_variables_initializer())
-        noisy_codes, loss = sess.run([g.z, g.reconstruction_loss], feed)
-        clean_codes = sess.run(g.z, {g.x: feed[g.x]})  # what evaluation and the figures read
-        # the decoder rebuilds the clean batch: the loss compares with x, not with the noisy copy
-        recon = sess.run(g.reconstruction, feed)
-    assert not np.allclose(noisy_codes, clean_codes)
-    assert loss == pytest.approx(np.mean((feed[g.x] - recon) ** 2), rel=1e-5)
-    # without the flag nothing extra is fed and no random number is spent on it
-    plain = flags.parse(aae.arg_parser(), ["--seed", "0"])
-    aae.check_prior(plain)
-    assert plain.input_noise == 0
     spent, expected = np.random.RandomState(7), np.random.RandomState(7)
-    assert g.x_encoder not in aae.next_feed(g, data, plain, spent)
-    aae.sample_prior(expected, plain.batch_size, plain)
+    feed = aae.next_feed(g, data, args, spent)
+    assert set(feed) == {g.x, g.prior_z}
+    np.testing.assert_array_equal(feed[g.x], mnist.load(mnist_dir, 0).train.next_batch(100)[0])
+    np.testing.assert_array_equal(feed[g.prior_z], aae.sample_prior(expected, 100, args))
+    assert feed[g.prior_z].shape == (100, 2) and feed[g.prior_z].dtype == np.float32
     assert spent.randint(2 ** 31) == expected.randint(2 ** 31)
 
 
-def test_negative_input_noise_is_refused(capsys):
-    with pytest.raises(SystemExit):
-        flags.parse(aae.arg_parser(), ["--input_noise", "-0.1"])
-    assert "must be 0 or more" in capsys.readouterr().err
-
-
-@pytest.mark.parametrize("argv, noise", [
-    ([], 0.0),  # the original's lesson: no noise
-    (["--prior", "mixture", "--use_labels", "True"], aae.MIXTURE_INPUT_NOISE),
-    (["--prior", "swiss_roll", "--use_labels", "True"], 0.0),
-    (["--prior", "mixture", "--use_labels", "True", "--input_noise", "0"], 0.0),
-    (["--input_noise", "0.2"], 0.2),
-])
-def test_input_noise_is_0_3_on_the_mixture_with_labels_and_off_otherwise(argv, noise):
-    args = flags.parse(aae.arg_parser(), argv)
-    aae.check_prior(args)
-    assert args.input_noise == noise
+def test_the_lesson_has_only_the_gaussian_prior(tmp_path):
+    """The other priors and the labels live in adversarial_autoencoder_priors.py."""
+    for argv in (["--prior", "mixture"], ["--use_labels"], ["--input_noise", "0.3"]):
+        proc = run_script("adversarial_autoencoder.py", "--train", "True", *argv,
+                          results_dir=tmp_path, check=False)
+        assert proc.returncode == 2 and "unrecognized arguments" in proc.stderr, argv
+        assert "Traceback" not in proc.stderr
