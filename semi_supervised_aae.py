@@ -383,6 +383,8 @@ def rotate_images(images, max_degrees, rng):
 
 
 def train(args, model=MODEL, phases=PHASES):
+    """Train a run of the phases given into Results/<model>/, then measure it on the test images
+    (the labelled-only baseline trains its one phase into a folder of its own)."""
     resumed = runs.to_resume(args, model)  # first: the labelled set depends on its flags
     check_flags(args)
     data = mnist.load(args.data_dir, args.seed)

@@ -9,9 +9,9 @@ normalisation's running averages follow the labelled batches here, the only ones
     python semi_supervised_aae_labels_only.py --train True
     python semi_supervised_aae_labels_only.py --train False   # confusion matrix, accuracy curve
 
-The flags are the lesson's; those of the adversaries and of z change nothing here but the
-decoder's grid, which, untrained, draws nothing. An epoch is still a pass's worth of unlabelled
-batches (540 iterations), so that both runs take as many steps of the supervised phase.
+The flags are the lesson's; those of the adversaries change nothing here, and the decoder,
+never trained, draws no digits. An epoch is still a pass's worth of unlabelled batches (540
+iterations), so that both runs take as many steps of the supervised phase.
 """
 import common  # first: it sets up TensorFlow (oneDNN, graph mode) before TensorFlow loads
 import semi_supervised_aae as lesson
