@@ -163,10 +163,10 @@ def test_an_unrecorded_flag_whose_default_depends_on_others_is_not_called_none(t
     import semi_supervised_aae
     parser = semi_supervised_aae.arg_parser()
     parser.add_argument("--settled_later", default=None)  # as check_flags() might settle it
-    warning = warning_of_a_run_older_than(("settled_later", "rotate"), "semi_supervised_aae",
+    warning = warning_of_a_run_older_than(("rotate", "settled_later"), "semi_supervised_aae",
                                           tmp_path, capsys, parser)
-    assert ("does not record --settled_later, --rotate; assuming --settled_later (today's "
-            "default for the other flags) --rotate 10.0") in warning
+    assert ("does not record --rotate, --settled_later; assuming --rotate 10.0 --settled_later "
+            "(today's default for the other flags)") in warning
     assert "None" not in warning
 
 
