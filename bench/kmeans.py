@@ -1,6 +1,6 @@
 """A yardstick for part 4's clustering: k-means on the raw pixels, scored the same way.
 
-`semi_supervised_aae.py --n_labels 0 --n_clusters K` is scored as the paper scores it: each
+`semi_supervised_aae_clustering.py --n_clusters K` is scored as the paper scores it: each
 cluster is named after the validation image most likely to belong to it, and the test images
 take the name of their cluster. This script does the same with plain k-means on the 55,000
 training images' pixels, which learns no features at all, so that the adversarial autoencoder's
@@ -27,7 +27,7 @@ import numpy as np
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 from common import mnist  # noqa: E402  (after the path above)
-from semi_supervised_aae import name_clusters  # noqa: E402
+from semi_supervised_aae_clustering import name_clusters  # noqa: E402
 
 MAX_ITERATIONS = 1000  # Lloyd's iterations; on MNIST they settled in 86 to 133
 

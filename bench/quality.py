@@ -26,7 +26,9 @@ from speed import cpu_model  # bench/speed.py, beside this file
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MODELS = {"autoencoder": "Autoencoder", "adversarial_autoencoder": "Adversarial_Autoencoder",
-          "supervised_aae": "Supervised", "semi_supervised_aae": "Semi_Supervised"}
+          "supervised_aae": "Supervised", "semi_supervised_aae": "Semi_Supervised",
+          "semi_supervised_aae_clustering": "Semi_Supervised_Clustering",
+          "semi_supervised_aae_labels_only": "Semi_Supervised_Labels_Only"}
 # The figures shown for each script, and the range its median must fall in (None: no target).
 FIGURES = {
     "autoencoder": {"test_reconstruction_mse": None},
@@ -38,6 +40,8 @@ FIGURES = {
     "semi_supervised_aae": {"validation_accuracy": None, "test_accuracy": (0.984, None),
                             "label_following": (0.90, None), "rows_right": None,
                             "digit_likeness": None},
+    "semi_supervised_aae_clustering": {"test_accuracy": None, "digit_likeness": None},
+    "semi_supervised_aae_labels_only": {"validation_accuracy": None, "test_accuracy": None},
 }
 
 

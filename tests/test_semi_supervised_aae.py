@@ -197,7 +197,7 @@ def test_adversarial_drops_move_the_adversarial_rates_alone(model, data, phase, 
     # epoch 13 of 30: past --adversarial_drops 0.4 (epoch 12), before the others' drop (epoch 15)
     args = argparse.Namespace(**{**vars(args), "epochs": 30, "adversarial_drops": [0.4, 0.75]})
     labelled, unlabelled = mnist.split_labelled(data.train, 1000, args.seed)
-    feed = ssa.next_feed(g, unlabelled, labelled, np.random.RandomState(0), args, progress=13)
+    feed = ssa.next_feed(g, unlabelled, labelled, np.random.RandomState(0), args, epoch=13)
     assert (feed[g.decay], feed[g.adversarial_decay]) == (1, pytest.approx(0.1))
     largest = largest_move(*first_step(tf, g, phase, feed))
     assert largest == pytest.approx(phase_rate(args, phase) * 0.1 ** drops, rel=1e-2)

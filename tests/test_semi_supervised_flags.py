@@ -1,23 +1,19 @@
-"""Part 4's flags: clustering without labels, the labelled-only baseline, shifted labelled images,
-the pair discriminator, dropout in the supervised phase, the cosine decay of the rates and batch
-normalisation.
+"""Part 4's flags: shifted and turned labelled images, the pair discriminator, when the rates
+drop, the labelled batch and batch normalisation.
 
 Kept apart from test_semi_supervised_aae.py, whose module-wide graph would stop these tests from
 building graphs of their own.
 """
-import os
-
 import numpy as np
 import pytest
 
 from common import flags, mnist
-from conftest import png_size, read_log, read_metrics, run_script, train_part4_briefly, train_run
+from conftest import run_script
 
-MODEL = "Semi_Supervised"
 SCRIPT = "semi_supervised_aae.py"
 
 
-# -- clustering without labels, and the labelled-only baseline --------------------------------------
+# -- the graph a set of flags builds ---------------------------------------------------------------
 
 def build(*argv):
     import semi_supervised_aae as ssa
@@ -26,99 +22,35 @@ def build(*argv):
     return ssa, args, ssa.build_graph(args)
 
 
-def test_without_labels_there_is_no_supervised_phase_and_k_clusters():
+def test_the_lesson_has_ten_digits_and_judges_each_label_alone():
     import tensorflow.compat.v1 as tf
-    ssa, args, g = build("--n_labels", "0", "--n_clusters", "16")
+    ssa, args, g = build()
     assert [name for phase in g.phases for name in phase] == [
-        "reconstruction", "discriminator_gauss", "discriminator_cat", "generator"]
-    assert set(g.train_ops) == set(g.losses) == {"reconstruction", "discriminator_gauss",
-                                                 "discriminator_cat", "generator"}
+        "reconstruction", "discriminator_gauss", "discriminator_cat", "generator", "supervised"]
     shapes = {v.name: v.shape.as_list() for v in tf.trainable_variables()}
-    assert shapes["Encoder/e_label/weights:0"] == [1000, 16]
-    assert shapes["Decoder/d_dense_1/weights:0"] == [16 + 10, 1000]
-    # clustering judges each label beside its batch's mean label (--cluster_balance)
-    assert shapes["Discriminator_cat/dc_c_dense_1/weights:0"] == [16 + 16, 1000]
-
-
-@pytest.mark.parametrize("argv, balance, width", [
-    ([], False, 10), (["--cluster_balance", "True"], True, 20),
-    (["--n_labels", "0"], True, 20), (["--n_labels", "0", "--cluster_balance", "False"], False, 10)])
-def test_cluster_balance_is_on_to_cluster_and_doubles_what_the_discriminator_reads(argv, balance,
-                                                                                   width):
-    import tensorflow.compat.v1 as tf
-    ssa, args, g = build(*argv)
-    assert args.cluster_balance is balance
-    shapes = {v.name: v.shape.as_list() for v in tf.trainable_variables()}
-    assert shapes["Discriminator_cat/dc_c_dense_1/weights:0"] == [width, 1000]
-
-
-def test_a_label_beside_its_batch_mean_shows_how_the_batch_spreads():
-    import tensorflow.compat.v1 as tf
-    import semi_supervised_aae as ssa
-    crowded = np.eye(4, dtype=np.float32)[[0, 0, 0, 1]]
-    spread = np.eye(4, dtype=np.float32)[[0, 1, 2, 3]]
-    y = tf.placeholder(tf.float32, [None, 4])
-    with tf.Session() as sess:
-        out = {name: sess.run(ssa.beside_batch_mean(y), {y: batch})
-               for name, batch in (("crowded", crowded), ("spread", spread))}
-    np.testing.assert_array_equal(out["crowded"][:, :4], crowded)  # each label, unchanged
-    np.testing.assert_allclose(out["crowded"][:, 4:], [[0.75, 0.25, 0, 0]] * 4)
-    np.testing.assert_allclose(out["spread"][:, 4:], [[0.25] * 4] * 4)
-    # the first row of each batch is the same one-hot: only its batch's mean tells them apart
-    assert (out["crowded"][0, :4] == out["spread"][0, :4]).all()
-
-
-def test_the_labelled_only_baseline_trains_the_supervised_phase_alone():
-    ssa, args, g = build("--labelled_only", "True")
-    assert g.phases == (("supervised",),) and set(g.train_ops) == {"supervised"}
-
-
-def test_each_cluster_is_named_after_the_image_most_likely_in_it():
-    import semi_supervised_aae as ssa
-    probabilities = np.array([[0.9, 0.1, 1e-9],   # image 0, a 7: most likely of all in cluster 0
-                              [0.6, 0.4, 1e-9],   # image 1, a 3
-                              [0.1, 0.3, 0.6],    # image 2, a 1
-                              [1e-9, 0.8, 0.2],   # image 3, a 3: the surest of cluster 1
-                              [0.2, 0.1, 0.7]])   # image 4, a 4: the surest of cluster 2
-    digits = np.array([7, 3, 1, 3, 4])
-    assert ssa.name_clusters(np.log(probabilities), digits).tolist() == [7, 3, 4]
-
-
-def test_cluster_names_are_not_decided_by_float32_rounding():
-    import semi_supervised_aae as ssa
-    # Both images are in cluster 0 with probability 1.0 in float32, but the second, a 9, more so.
-    logits = np.array([[40, 0, 0], [60, 0, 0], [0, 30, 0], [0, 0, 5]], np.float32)
-    softmax = np.exp(logits) / np.exp(logits).sum(1, keepdims=True)
-    assert softmax[0, 0] == softmax[1, 0] == 1.0
-    digits = np.array([4, 9, 1, 2])
-    assert ssa.name_clusters(logits, digits).tolist() == [9, 1, 2]
+    assert shapes["Encoder/e_label/weights:0"] == [1000, 10]
+    assert shapes["Discriminator_cat/dc_c_dense_1/weights:0"] == [10, 1000]
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["--n_labels", "0", "--n_clusters", "1"], "--n_clusters must be at least 2, got 1."),
-    (["--n_clusters", "16"], "with labels the clusters are the ten digits"),
-    (["--n_labels", "0", "--labelled_only", "True"], "--labelled_only trains on the labelled images alone"),
+    (["--n_labels", "0"], "to cluster without labels: python semi_supervised_aae_clustering.py"),
     (["--n_labels", "100", "--labelled_batch_size", "250"],
      "--labelled_batch_size 250 is more than the 100 labelled images"),
 ])
-def test_bad_cluster_flags_get_one_clear_error(argv, message, tmp_path):
+def test_bad_label_flags_get_one_clear_error(argv, message, tmp_path):
     proc = run_script(SCRIPT, "--train", "True", *argv, results_dir=tmp_path, check=False)
     assert proc.returncode == 1 and message in proc.stderr and "Traceback" not in proc.stderr
 
 
-def test_a_short_clustering_run_names_its_clusters_and_draws_them(tmp_path_factory, mnist_dir):
-    results, run, proc = train_run(tmp_path_factory, SCRIPT, MODEL, "--max_steps", "30",
-                                   "--n_labels", "0", "--n_clusters", "16", "--seed", "3")
-    assert "0 labelled and 55000 unlabelled training images" in read_log(run)
-    metrics = read_metrics(run)
-    assert metrics["n_clusters"] == 16 and len(metrics["cluster_digits"]) == 16
-    assert sum(metrics["cluster_sizes"]) == 10000 and 0 <= metrics["test_accuracy"] <= 1
-    assert "label_following" not in metrics and 0 <= metrics["digit_likeness"] <= 1
-    drawn = run_script(SCRIPT, "--train", "False", results_dir=results)
-    assert f"Test accuracy: {metrics['test_accuracy']:.4f}" in drawn.stdout
-    width, height = png_size(os.path.join(run, "cluster_grid.png"))
-    assert height > width  # 16 rows of ten styles
-    png_size(os.path.join(run, "cluster_confusion.png"))
+@pytest.mark.parametrize("argv, value", [([], True), (["--batch_norm"], True),
+                                         (["--batch_norm", "True"], True),
+                                         (["--batch_norm", "False"], False),
+                                         (["--batch_norm=no"], False)])
+def test_a_boolean_flag_given_alone_means_true(argv, value):
+    import semi_supervised_aae as ssa
+    args = flags.parse(ssa.arg_parser(), argv + ["--pair_discriminator"])
+    assert args.batch_norm is value and args.pair_discriminator is True
+    assert flags.parse(ssa.arg_parser(), ["--pair_discriminator", "False"]).pair_discriminator is False
 
 
 # -- the levers of the paper's accuracy: shifted labelled images, the pair discriminator ----------
@@ -226,41 +158,15 @@ def test_adversarial_drops_take_fractions_only(capsys):
     assert "must be in [0, 1], got '1.5'" in capsys.readouterr().err
 
 
-def test_cosine_decay_falls_smoothly_and_holds_the_adversaries_to_the_others_rate():
-    import semi_supervised_aae as ssa
-    parse = lambda *argv: flags.parse(ssa.arg_parser(), list(argv))
-    steps = parse("--epochs", "30")
-    assert steps.decay == "steps"  # the default keeps the divisions by 10
-    assert np.allclose([ssa.rate_decays(steps, p) for p in (14.9, 15.0, 19.9, 20.0, 23.0)],
-                       [(1, 1), (0.1, 1), (0.1, 1), (0.1, 0.1), (0.01, 0.01)])
-
-    args = parse("--epochs", "30", "--decay", "cosine", "--adversarial_drops")
-    progress = np.linspace(0, 30, 3001)
-    others, adversarial = np.array([ssa.rate_decays(args, p) for p in progress]).T
-    assert others[0] == 1 and others[1500] == pytest.approx(0.5) and others[-1] == pytest.approx(0)
-    assert np.all(np.diff(others) < 0)  # a little lower at every step, no jumps
-    assert np.all(np.diff(others) > -0.002)
-    # The adversaries keep 0.0001 until the others' rate (0.001 x cosine) falls to it, near
-    # epoch 23.9, and follow it from there.
-    adversarial_rate = adversarial * args.adversarial_learning_rate
-    assert np.all(adversarial_rate <= others * args.learning_rate + 1e-12)
-    assert np.all(adversarial[progress < 23.8] == 1) and np.all(adversarial[progress > 24] < 1)
-    # --adversarial_drops still divides the adversarial rate
-    dropped = parse("--epochs", "30", "--decay", "cosine", "--adversarial_drops", "0.5")
-    assert ssa.rate_decays(dropped, 14.9)[1] == 1 and ssa.rate_decays(dropped, 15.0)[1] == 0.1
-    with pytest.raises(SystemExit):
-        parse("--decay", "linear")
-
-
-def test_each_iteration_is_fed_the_cosine_rates_of_its_point_in_training(data):
-    ssa, args, g = build("--decay", "cosine", "--adversarial_drops", "--epochs", "30")
+def test_each_iteration_is_fed_the_rates_of_its_epoch(data):
+    ssa, args, g = build("--epochs", "30")
     labelled, unlabelled = mnist.split_labelled(data.train, 1000, args.seed)
-    feed = lambda progress: ssa.next_feed(g, unlabelled, labelled, np.random.RandomState(0), args,
-                                          progress)
-    assert (feed(20.0)[g.decay], feed(20.0)[g.adversarial_decay]) == pytest.approx((0.25, 1))
-    # half an epoch later the rate is a little lower: it falls within epochs too
-    assert feed(20.5)[g.decay] == pytest.approx(0.5 * (1 + np.cos(np.pi * 20.5 / 30)))
-    assert feed(27.0)[g.adversarial_decay] == pytest.approx(feed(27.0)[g.decay] * 10)
+    decays = [(feed[g.decay], feed[g.adversarial_decay]) for feed in (
+        ssa.next_feed(g, unlabelled, labelled, np.random.RandomState(0), args, epoch)
+        for epoch in (14, 15, 19, 20, 22, 23))]
+    # the others' rate is divided at epochs 15 and 22.5, the adversaries' at 19.5 and 22.5
+    assert np.allclose(decays, [(1, 1), (0.1, 1), (0.1, 1), (0.1, 0.1), (0.1, 0.1),
+                                (0.01, 0.01)])
 
 
 # -- the labelled batch (--labelled_batch_size) --------------------------------------------------
@@ -284,52 +190,6 @@ def test_the_supervised_phase_reads_a_labelled_batch_of_its_own_size(data):
 def test_fewer_labels_than_the_default_batch_make_one_batch_of_all_of_them():
     ssa, args, g = build("--n_labels", "50")
     assert args.labelled_batch_size == 50
-
-
-# -- dropout in the supervised phase (--supervised_dropout) ---------------------------------------
-
-def test_dropout_zeroes_units_at_its_rate_and_scales_the_rest_from_its_seed_alone():
-    import tensorflow.compat.v1 as tf
-    import semi_supervised_aae as ssa
-    seed = tf.placeholder(tf.int64, [2])
-    dropped = ssa.drop_units(tf.ones([200, 1000]), (0.3, seed), layer=1)
-    with tf.Session() as sess:
-        first, again, other = (sess.run(dropped, {seed: s}) for s in ([1, 2], [1, 2], [3, 4]))
-    assert np.mean(first == 0) == pytest.approx(0.3, abs=0.01)
-    np.testing.assert_allclose(first[first != 0], 1 / 0.7, rtol=1e-6)
-    np.testing.assert_array_equal(first, again)  # the fed seed decides the mask: resumable
-    assert np.mean(first != other) > 0.3
-
-
-def test_supervised_dropout_acts_on_the_labelled_path_alone(data):
-    import tensorflow.compat.v1 as tf
-    ssa, args, g = build("--supervised_dropout", "0.5", "--seed", "0")
-    labelled, unlabelled = mnist.split_labelled(data.train, 1000, args.seed)
-    feed = ssa.next_feed(g, unlabelled, labelled, np.random.RandomState(0), args)
-    assert g.dropout_seed in feed
-    with tf.Session() as sess:
-        sess.run(tf.global_variables_initializer())
-        runs = [sess.run([g.losses["supervised"], g.prediction],
-                         {**feed, g.dropout_seed: s, g.x: data.validation.images[:500]})
-                for s in ([1, 2], [1, 2], [3, 4])]
-    assert runs[0][0] == runs[1][0] != runs[2][0]  # the labelled path drops units by its seed
-    np.testing.assert_array_equal(runs[0][1], runs[2][1])  # what accuracy reads does not
-
-
-def test_without_supervised_dropout_the_graph_and_the_random_draws_are_unchanged(data):
-    import tensorflow.compat.v1 as tf
-    ssa, args, g = build("--seed", "0")
-    assert args.supervised_dropout == 0
-    assert not [op for op in tf.get_default_graph().get_operations() if "Stateless" in op.type]
-    labelled, unlabelled = mnist.split_labelled(data.train, 1000, args.seed)
-    assert g.dropout_seed not in ssa.next_feed(g, unlabelled, labelled, np.random.RandomState(0),
-                                               args)
-
-
-def test_a_short_run_with_supervised_dropout_classifies_well_above_chance(data):
-    ssa, args, g = build("--supervised_dropout", "0.5", "--seed", "0")
-    _, trained, _ = train_part4_briefly(ssa, args, g, data)
-    assert trained > 0.8, trained
 
 
 # -- batch normalisation in the encoder (--batch_norm) ---------------------------------------------
@@ -369,18 +229,21 @@ def test_batch_norm_gives_the_encoder_alone_scales_offsets_and_running_averages(
     running = {v.name for v in tf.global_variables() if "running" in v.name}
     assert running == {f"Encoder/e_norm_{i}/running_{name}:0" for i in (1, 2)
                        for name in ("mean", "variance")}
-    for argv in (["--batch_norm", "False"], ["--n_labels", "0"]):  # clustering: off by default
-        ssa, args, g = build(*argv)
-        assert args.batch_norm is False
-        assert not [v for v in tf.global_variables() if "norm" in v.name]
+    ssa, args, g = build("--batch_norm", "False")
+    assert args.batch_norm is False
+    assert not [v for v in tf.global_variables() if "norm" in v.name]
 
 
-@pytest.mark.parametrize("argv, mover", [([], "reconstruction"),
-                                         (["--labelled_only", "True"], "supervised")])
-def test_with_batch_norm_one_phase_moves_the_running_averages_and_evaluation_reads_them(data, argv,
+@pytest.mark.parametrize("phases, mover", [(None, "reconstruction"),
+                                           ((("supervised",),), "supervised")])
+def test_with_batch_norm_one_phase_moves_the_running_averages_and_evaluation_reads_them(data,
+                                                                                        phases,
                                                                                         mover):
+    """The lesson's reconstruction, or the labelled-only baseline's one phase."""
     import tensorflow.compat.v1 as tf
-    ssa, args, g = build("--batch_norm", "True", "--seed", "0", *argv)
+    import semi_supervised_aae as ssa
+    args = flags.parse(ssa.arg_parser(), ["--batch_norm", "--seed", "0"])
+    g = ssa.build_graph(args, phases or ssa.PHASES)
     labelled, unlabelled = mnist.split_labelled(data.train, 1000, args.seed)
     feed = ssa.next_feed(g, unlabelled, labelled, np.random.RandomState(0), args)
     running = tf.global_variables(scope="Encoder/e_norm_1/running_mean")
