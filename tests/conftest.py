@@ -7,6 +7,13 @@ import sys
 
 import pytest
 
+# Under pytest-xdist (`-n 2`, the README's test command) two workers share the cores: one
+# TensorFlow thread each, here and in every script a test starts, keeps them from fighting over
+# them. Set before anything imports TensorFlow.
+if "PYTEST_XDIST_WORKER" in os.environ:
+    os.environ.setdefault("TF_NUM_INTRAOP_THREADS", "1")
+    os.environ.setdefault("TF_NUM_INTEROP_THREADS", "1")
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DATA_DIR = os.path.join(ROOT, "Data")
 sys.path.insert(0, ROOT)
