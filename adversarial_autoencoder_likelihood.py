@@ -2,9 +2,10 @@
 Table 1, for a run of the lesson trained with an 8-D code (the paper's setting).
 
 The lesson's decoder turns samples of the prior N(0, 5^2 I) into images. This script restores a
-finished run, decodes PARZEN_SAMPLES prior samples, puts a Gaussian window on each, and reports
-the mean log-density of the 10,000 test images under that mixture, in nats, with the window's
-width chosen on the validation images (common/likelihood.py). It writes parzen.json into the run.
+finished run, decodes --samples prior samples (the paper's 10,000 by default), puts a Gaussian
+window on each, and reports the mean log-density of the 10,000 test images under that mixture,
+in nats, with the window's width chosen on the validation images (common/likelihood.py). It
+writes parzen.json into the run.
 
     python adversarial_autoencoder.py --train True --z_dim 8 --epochs 10
     python adversarial_autoencoder_likelihood.py                # the newest part-2 run
@@ -44,12 +45,12 @@ def estimate(args):
     with tf.Session(config=precision.session_config(lesson.precision)) as sess:
         step = run.restore(sess, g.saver)
         print(f"Loaded {run.path} (step {step})")
-        samples = aae.sample_prior(np.random.RandomState(lesson.seed), PARZEN_SAMPLES, lesson)
+        samples = aae.sample_prior(np.random.RandomState(lesson.seed), args.samples, lesson)
         generated = sess.run(g.generated, feed_dict={g.z_in: samples})
     result = likelihood.parzen(generated, data.validation.images, data.test.images)
     runs.write_atomically(os.path.join(run.path, "parzen.json"), json.dumps(result, indent=2))
     print(f"Parzen-window log-likelihood of the {data.test.num_examples} test images under "
-          f"{PARZEN_SAMPLES} decoded prior samples: {result['parzen_test_mean']:.1f} +- "
+          f"{args.samples} decoded prior samples: {result['parzen_test_mean']:.1f} +- "
           f"{result['parzen_test_standard_error']:.1f} nats (window width "
           f"{result['parzen_sigma']:.3f}, chosen on the validation images; "
           f"{result['parzen_seconds']:.0f} s)")
@@ -60,6 +61,8 @@ def arg_parser():
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("--run", metavar="RUN_FOLDER",
                         help="the part-2 run to score (default: the newest with a checkpoint)")
+    parser.add_argument("--samples", type=flags.positive(int), default=PARZEN_SAMPLES,
+                        help="decoded prior samples; fewer give a quicker, rougher estimate")
     parser.add_argument("--results_dir", default="Results", help="folder that holds the runs")
     parser.add_argument("--data_dir", default="Data", help="folder holding the four MNIST .gz files")
     return parser

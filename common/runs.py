@@ -279,6 +279,7 @@ class Run:
                 tqdm.write(f"warning: {e}; trying the checkpoint before it.", file=sys.stderr)
                 continue
             try:
+                check_shapes(sess.graph, prefix)
                 saver.restore(sess, prefix)
             except (tf.errors.NotFoundError, tf.errors.InvalidArgumentError) as e:
                 raise UserError(f"the checkpoint {prefix} does not fit this model "
@@ -403,6 +404,20 @@ def check_readable(prefix):
             reader.get_tensor(name)
     except Exception as e:  # a truncated data file raises IndexError, a bad checksum an OpError
         raise Damaged(f"{data} is damaged ({op_error_reason(e)})") from None
+
+
+def check_shapes(graph, prefix):
+    """Raise InvalidArgumentError if a variable of the graph has another shape in the checkpoint.
+
+    Restoring does not check this itself: a resource variable silently takes the saved tensor of
+    another shape (a run.json edited from --z_dim 2 to 3 restored, then failed when fed).
+    """
+    saved = tf.train.load_checkpoint(prefix).get_variable_to_shape_map()
+    for variable in graph.get_collection(tf.GraphKeys.GLOBAL_VARIABLES):
+        name, shape = variable.op.name, variable.shape.as_list()
+        if name in saved and saved[name] != shape:
+            raise tf.errors.InvalidArgumentError(
+                None, None, f"{name} is {saved[name]} in the checkpoint, {shape} in this model")
 
 
 def read_states(prefix, random_sources):

@@ -201,6 +201,15 @@ def test_runs_that_cannot_be_loaded_are_refused(tmp_path, mnist_dir):
     assert no_ckpt.returncode != 0 and f"run {unsaved} has no checkpoint of Autoencoder: it was stopped before its first save" in no_ckpt.stderr
     # a run's own flags win over defaults, so the z_dim 2 run still loads without flags
     assert "Loaded" in run_script("autoencoder.py", "--train", "False", results_dir=tmp_path).stdout
+    # a run.json edited to another code size: the checkpoint's shapes give it away
+    edited = os.path.join(str(tmp_path), "Autoencoder", "2000-01-02_00-00-00_edited")
+    shutil.copytree(run, edited)
+    edited_flags = os.path.join(edited, "run.json")
+    runs.write_atomically(edited_flags, open(edited_flags).read().replace('"z_dim": 2', '"z_dim": 3'))
+    proc = run_script("autoencoder.py", "--train", "False", "--run", edited, results_dir=tmp_path, check=False)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr
+    assert "does not fit this model" in proc.stderr
+    assert "weights is [1000, 2] in the checkpoint, [1000, 3] in this model" in proc.stderr
     # another script's checkpoint, even under a forged run.json, is refused by its variables
     forged = os.path.join(str(tmp_path), "Semi_Supervised", "2000-01-01_00-00-00_forged")
     shutil.copytree(run, forged)
