@@ -6,9 +6,6 @@ import pytest
 
 from conftest import RUN_FILES, event_tags, png_size, read_log, read_metrics, run_script, train_run
 
-# One worker runs this whole module, so its module fixtures are made once (pytest -n 2).
-pytestmark = pytest.mark.xdist_group("part1")
-
 MODEL = "Autoencoder"
 
 

@@ -14,9 +14,6 @@ from conftest import ROOT
 sys.path.insert(0, os.path.join(ROOT, "bench"))
 import speed  # bench/ is not a package: found through the path above
 
-# One worker runs this whole module, so its module fixtures are made once (pytest -n 2).
-pytestmark = pytest.mark.xdist_group("bench")
-
 
 @pytest.fixture(scope="module")
 def quick_run(tmp_path_factory, mnist_dir):

@@ -12,9 +12,6 @@ import common
 from common import flags, runs
 from conftest import run_folders, run_script
 
-# One worker runs this whole module, so its module fixtures are made once (pytest -n 2).
-pytestmark = pytest.mark.xdist_group("checkpoints")
-
 # 230 iterations at batch 250: checkpoints at the end of the first epoch (220) and at the end (230).
 SHORT = ("--batch_size", "250", "--max_steps", "230", "--seed", "4")
 MODEL = "Autoencoder"

@@ -9,9 +9,6 @@ import pytest
 
 from common import UserError, judge, mnist
 
-# One worker runs this whole module, so its module fixtures are made once (pytest -n 2).
-pytestmark = pytest.mark.xdist_group("judge")
-
 
 @pytest.fixture(scope="module")
 def digit_judge(mnist_dir):

@@ -7,10 +7,7 @@ import pytest
 
 from common import precision
 from conftest import read_metrics, run_folders, run_script
-from test_robustness import BRIEF, final_weights, interrupt_at
-
-# One worker runs this whole module, so its module fixtures are made once (pytest -n 2).
-pytestmark = pytest.mark.xdist_group("precision")
+from test_resume import BRIEF, final_weights, interrupt_at
 
 BFLOAT16 = precision.cpu_has_bfloat16() or precision.has_gpu()
 needs_bfloat16 = pytest.mark.skipif(not BFLOAT16, reason="no bfloat16 arithmetic on this machine")

@@ -14,9 +14,6 @@ import adversarial_autoencoder_priors as priors
 from common import flags, likelihood
 from conftest import read_metrics, run_folders, run_script, train_run
 
-# One worker runs this whole module, so its module fixtures are made once (pytest -n 2).
-pytestmark = pytest.mark.xdist_group("priors")
-
 MODEL = "Adversarial_Autoencoder_Priors"
 
 

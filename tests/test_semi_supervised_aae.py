@@ -12,9 +12,6 @@ from conftest import (RUN_FILES, event_tags, png_size, read_log, read_metrics, r
                       train_part4_briefly, train_run)
 import semi_supervised_aae
 
-# One worker runs this whole module, so its module fixtures are made once (pytest -n 2).
-pytestmark = pytest.mark.xdist_group("part4")
-
 MODEL = "Semi_Supervised"
 SCRIPT = "semi_supervised_aae.py"
 

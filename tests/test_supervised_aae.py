@@ -10,9 +10,6 @@ import supervised_aae
 import tensorflow.compat.v1 as tf
 from conftest import RUN_FILES, event_tags, png_size, read_log, read_metrics, run_script, train_run
 
-# One worker runs this whole module, so its module fixtures are made once (pytest -n 2).
-pytestmark = pytest.mark.xdist_group("part3")
-
 MODEL = "Supervised"
 
 

@@ -24,9 +24,6 @@ import pytest
 
 from conftest import png_size, run_folders, run_script
 
-# One worker runs this whole module, so its module fixtures are made once (pytest -n 2).
-pytestmark = pytest.mark.xdist_group("tensorboard")
-
 MODEL = "Adversarial_Autoencoder"
 BATCH_SIZE, Z_DIM = 250, 2
 EPOCH_END = 55000 // BATCH_SIZE  # iteration 220 ends the first epoch
