@@ -97,7 +97,8 @@ def test_tensorboard_events_hold_the_summaries(trained):
     assert any(t.startswith("Images/input") and k == "images" for t, k in tags.items())
     assert any(t.startswith("Images/reconstruction") and k == "images" for t, k in tags.items())
     [validation] = acc.Scalars("Accuracy/validation")
-    assert validation.step == 40 and 0 <= validation.value <= 1
+    assert validation.step == 40
+    assert validation.value == pytest.approx(read_metrics(run)["validation_accuracy"], abs=1e-6)
     [test_mse] = acc.Scalars("Test/reconstruction_mse")  # untrained it is about 0.23
     assert test_mse.step == 40 and 0 < test_mse.value < 0.2
     [grid] = acc.Images("Images/style_grid")  # 10 x 10 digits of 28 x 28 pixels
@@ -111,7 +112,9 @@ def test_metrics_hold_both_accuracies(trained):
     _, run, _ = trained
     metrics = read_metrics(run)
     assert metrics["steps"] == 40 and metrics["n_labels"] == 200
-    assert 0 <= metrics["test_accuracy"] <= 1 and 0 <= metrics["validation_accuracy"] <= 1
+    # 40 iterations of 200 labels measured 63%, 52% and 55% on the test images with seeds 1, 2
+    # and 3 (validation 65%, 55%, 57%); chance is 10%
+    assert metrics["test_accuracy"] > 0.35 and metrics["validation_accuracy"] > 0.35, metrics
     for name in ("reconstruction", "discriminator_gauss", "discriminator_cat", "generator",
                  "supervised"):
         assert np.isfinite(metrics[f"train_loss_{name}"]), name
