@@ -88,8 +88,9 @@ def test_train_false_draws_the_figures(trained):
     correlation = np.corrcoef(images.reshape(10, -1), rebuilt.reshape(10, -1))[:10, 10:]
     assert np.diag(correlation).mean() > 0.2 + correlation[~np.eye(10, dtype=bool)].mean()
     # the codes coloured by digit: all ten of tab10's colours in the plot (left of the colour
-    # bar); the rarest filled 800 pixels here
-    assert min(colour_pixels(os.path.join(run, "latent_scatter.png"))) > 200
+    # bar); the rarest filled 800 pixels here, and the text's anti-aliasing alone makes about
+    # 160 of tab10's grey
+    assert min(colour_pixels(os.path.join(run, "latent_scatter.png"))) > 400
 
 
 def differing_pairs(cells):
