@@ -79,14 +79,14 @@ def test_train_false_draws_the_figures(trained):
         width, height = png_size(os.path.join(run, name))
         assert width >= 500 and height >= 150, (name, width, height)
     # the grid's 20 x 20 decoded codes: not blank, and different digits at different codes
-    # (this run measured a brightness std of 0.22, and 73% of pairs of cells apart)
+    # (this run measured a brightness std of 0.21, and 73% of pairs of cells apart)
     grid = read_png(os.path.join(run, "latent_grid.png"), cells=(20, 20))
     assert grid.std() > 0.1
     assert differing_pairs(grid) > 0.3
-    # each reconstruction is most like its own input: correlation 0.41, 0.00 with the others'
+    # each input is most like its own reconstruction: 9 of 10 here, 1 in 10 by chance
     images, rebuilt = read_png(os.path.join(run, "reconstructions.png"), cells=(2, 10))
     correlation = np.corrcoef(images.reshape(10, -1), rebuilt.reshape(10, -1))[:10, 10:]
-    assert np.diag(correlation).mean() > 0.2 + correlation[~np.eye(10, dtype=bool)].mean()
+    assert np.mean(correlation.argmax(1) == np.arange(10)) > 0.5
     # the codes coloured by digit: all ten of tab10's colours in the plot (left of the colour
     # bar); the rarest filled 800 pixels here, and the text's anti-aliasing alone makes about
     # 160 of tab10's grey
