@@ -116,3 +116,41 @@ def data(mnist_dir):
     """MNIST split with seed 0, loaded afresh for each test module (its batches keep state)."""
     from common import mnist
     return mnist.load(mnist_dir, seed=0)
+
+
+def read_png(path, cells=None):
+    """A PNG as an (height, width, 3) array of RGB in 0..1. With cells=(rows, cols): the grey
+    picture its axes show (a grid of digits, the rows of reconstructions), found as the largest
+    block of rows and columns that are mostly not white, inside the axes' frame, cut into
+    rows x cols equal cells, as a (rows, cols, 28, 28) array of brightness."""
+    import matplotlib.image
+    import numpy as np
+    image = matplotlib.image.imread(path)[..., :3].astype(float)
+    if cells is None:
+        return image
+
+    def widest_run(mostly_drawn):
+        best, start = (0, 0), None
+        for i, drawn in enumerate([*mostly_drawn, False]):
+            if drawn and start is None:
+                start = i
+            elif not drawn and start is not None:
+                best, start = max(best, (start, i), key=lambda b: b[1] - b[0]), None
+        return slice(*best)
+
+    drawn = image.min(axis=2) < 0.99
+    rows = widest_run(drawn.mean(axis=1) > 0.5)
+    cols = widest_run(drawn[rows].mean(axis=0) > 0.5)
+    picture = image[rows, cols].mean(axis=2)
+    while picture[0].mean() > 0.9:  # the light grey line of the axes' frame
+        picture = picture[1:]
+    while picture[-1].mean() > 0.9:
+        picture = picture[:-1]
+    while picture[:, 0].mean() > 0.9:
+        picture = picture[:, 1:]
+    while picture[:, -1].mean() > 0.9:
+        picture = picture[:, :-1]
+    # each cell read at the centres of its 28 x 28 pixels, wherever the drawing's rounding put it
+    ys, xs = ((np.arange(n * 28) + 0.5) * size / (n * 28) for n, size in zip(cells, picture.shape))
+    sampled = picture[ys.astype(int)][:, xs.astype(int)]
+    return sampled.reshape(cells[0], 28, cells[1], 28).transpose(0, 2, 1, 3)

@@ -2,6 +2,8 @@
 
 No timing is checked: the figures depend on the machine and on whatever else it is doing.
 """
+import glob
+import json
 import os
 import re
 import sys
@@ -12,7 +14,8 @@ import pytest
 from conftest import ROOT
 
 sys.path.insert(0, os.path.join(ROOT, "bench"))
-import speed  # bench/ is not a package: found through the path above
+import quality  # bench/ is not a package: found through the path above
+import speed
 
 
 @pytest.fixture(scope="module")
@@ -134,7 +137,29 @@ def test_quality_bench_trains_each_seed_and_prints_the_medians(tmp_path, mnist_d
                           cwd=ROOT, env=script_env(), capture_output=True, text=True, timeout=900)
     assert proc.returncode in (0, 1), proc.stderr  # 1: a target missed, as 20 iterations will
     lines = proc.stdout.splitlines()
-    rows = [line.split() for line in lines if line.split()[:1] in (["3"], ["4"])]
-    assert [row[0] for row in rows] == ["3", "4"] and all(len(row) == 6 for row in rows)
-    assert any(line.startswith("median ") for line in lines)
-    assert sum(line.startswith("target: median ") for line in lines) == 3  # part 3's three targets
+    [header] = [line.split() for line in lines if line.split()[:1] == ["seed"]]
+    names = header[1:-1]
+    assert names == list(quality.FIGURES["supervised_aae"]) and header[-1] == "minutes"
+    rows = {line.split()[0]: [float(x) for x in line.split()[1:]] for line in lines
+            if line.split()[:1] in (["3"], ["4"], ["median"])}
+    assert list(rows) == ["3", "4", "median"] and all(len(rows[s]) == 5 for s in ("3", "4"))
+    for seed in ("3", "4"):  # each row is its run's metrics.json
+        [run] = glob.glob(os.path.join(str(tmp_path), "supervised_aae", "*", f"seed{seed}",
+                                       "Supervised", "*"))
+        with open(os.path.join(run, "metrics.json")) as f:
+            metrics = json.load(f)
+        assert metrics["steps"] == 20
+        for name, value in zip(names, rows[seed]):
+            assert value == pytest.approx(metrics[name], abs=1e-4), (seed, name)
+            assert 0 <= value <= 1 if name != "test_reconstruction_mse" else 0 < value < 0.3, name
+        assert rows[seed][-1] == pytest.approx(metrics["train_seconds"] / 60, abs=0.05)
+    medians = {name: np.median([rows["3"][i], rows["4"][i]]) for i, name in enumerate(names)}
+    assert rows["median"] == pytest.approx(list(medians.values()), abs=1e-4)
+    targets = [re.fullmatch(r"target: median (\w+) >= ([\d.]+): (met|MISSED) \(([\d.]+)\)", line)
+               for line in lines if line.startswith("target: ")]
+    assert [t.group(1) for t in targets] == ["label_following", "rows_right", "digit_likeness"]
+    for name, low, verdict, median in (t.groups() for t in targets):
+        assert float(median) == pytest.approx(medians[name], abs=1e-4)
+        assert float(low) == quality.FIGURES["supervised_aae"][name][0]
+        assert verdict == ("met" if float(median) >= float(low) else "MISSED"), name
+    assert proc.returncode == (0 if all(t.group(3) == "met" for t in targets) else 1)

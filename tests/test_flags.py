@@ -1,4 +1,6 @@
 """The flags every script shares, and their refusals."""
+import re
+
 import pytest
 
 from common import flags
@@ -52,12 +54,51 @@ def test_bad_values_are_usage_errors(argv, complaint, capsys):
     assert complaint in capsys.readouterr().err
 
 
+def stated_defaults(help_text):
+    """{flag: the text of its "(default: ...)"} for each option a --help lists, wrapped lines joined."""
+    options = help_text.split("options:", 1)[1]
+    blocks = re.split(r"\n(?=  -)", options.strip("\n"))
+    stated = {}
+    for block in blocks:
+        text = " ".join(block.split())
+        flag = text.split()[0].rstrip(",")
+        match = re.search(r"\(default: ([^()]*)\)$", text)
+        stated[flag] = match.group(1) if match else None
+    return stated
+
+
+def parser_defaults(parser):
+    return {a.option_strings[-1]: a.default for a in parser._actions if a.dest != "help"}
+
+
+# The original's defaults, shared by every lesson (part 1's, as `autoencoder.py --help` states them).
+ORIGINAL_DEFAULTS = {"--train": "True", "--resume": "None", "--run": "None", "--epochs": "1000",
+                     "--batch_size": "100", "--learning_rate": "0.001", "--beta1": "0.9",
+                     "--z_dim": "2", "--seed": "0", "--max_steps": "None", "--data_dir": "Data",
+                     "--results_dir": "Results", "--precision": "float32", "--verbose": "False"}
+
+
 def test_help_documents_each_flag_with_its_default(tmp_path):
+    import autoencoder
     out = run_script("autoencoder.py", "--help", results_dir=tmp_path).stdout
-    for flag in ("--train", "--resume", "--run", "--epochs", "--batch_size", "--learning_rate",
-                 "--beta1", "--z_dim", "--seed", "--max_steps", "--data_dir", "--results_dir"):
-        assert flag in out
-    assert "(default: 1000)" in out and "(default: 0.001)" in out
+    stated = stated_defaults(out)
+    assert stated.pop("-h") is None
+    assert stated == ORIGINAL_DEFAULTS
+    parsed = vars(flags.parse(autoencoder.arg_parser(), []))
+    assert {flag: str(parsed[flag[2:]]) for flag in stated} == stated
+
+
+@pytest.mark.parametrize("script", ["autoencoder", "adversarial_autoencoder", "supervised_aae",
+                                    "semi_supervised_aae", "adversarial_autoencoder_priors",
+                                    "adversarial_autoencoder_likelihood",
+                                    "semi_supervised_aae_clustering"])  # labels_only: part 4's
+def test_every_scripts_help_states_the_defaults_its_parser_gives(script):
+    parser = __import__(script).arg_parser()
+    stated = stated_defaults(parser.format_help())
+    assert stated.pop("-h") is None
+    parsed = vars(parser.parse_args([]))
+    assert stated.keys() == parser_defaults(parser).keys()
+    assert {flag: str(parsed[flag[2:]]) for flag in stated} == stated
 
 
 def test_script_refuses_train_maybe(tmp_path):

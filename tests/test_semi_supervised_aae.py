@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 
 from common import flags, mnist
-from conftest import (RUN_FILES, event_tags, png_size, read_log, read_metrics, run_script,
+from conftest import (RUN_FILES, event_tags, png_size, read_log, read_metrics, read_png, run_script,
                       train_part4_briefly, train_run)
+from test_autoencoder import differing_pairs
 import semi_supervised_aae
 
 MODEL = "Semi_Supervised"
@@ -94,7 +95,8 @@ def test_tensorboard_events_hold_the_summaries(trained):
     assert any(t.startswith("Images/input") and k == "images" for t, k in tags.items())
     assert any(t.startswith("Images/reconstruction") and k == "images" for t, k in tags.items())
     [validation] = acc.Scalars("Accuracy/validation")
-    assert validation.step == 40 and 0 <= validation.value <= 1
+    assert validation.step == 40
+    assert validation.value == pytest.approx(read_metrics(run)["validation_accuracy"], abs=1e-6)
     [test_mse] = acc.Scalars("Test/reconstruction_mse")  # untrained it is about 0.23
     assert test_mse.step == 40 and 0 < test_mse.value < 0.2
     [grid] = acc.Images("Images/style_grid")  # 10 x 10 digits of 28 x 28 pixels
@@ -108,7 +110,9 @@ def test_metrics_hold_both_accuracies(trained):
     _, run, _ = trained
     metrics = read_metrics(run)
     assert metrics["steps"] == 40 and metrics["n_labels"] == 200
-    assert 0 <= metrics["test_accuracy"] <= 1 and 0 <= metrics["validation_accuracy"] <= 1
+    # 40 iterations of 200 labels measured 63%, 52% and 55% on the test images with seeds 1, 2
+    # and 3 (validation 65%, 55%, 57%); chance is 10%
+    assert metrics["test_accuracy"] > 0.35 and metrics["validation_accuracy"] > 0.35, metrics
     for name in ("reconstruction", "discriminator_gauss", "discriminator_cat", "generator",
                  "supervised"):
         assert np.isfinite(metrics[f"train_loss_{name}"]), name
@@ -133,6 +137,11 @@ def test_train_false_draws_the_figures_and_prints_the_accuracy(trained):
         assert width >= 500 and height >= 500, (name, width, height)
     width, height = png_size(os.path.join(run, "accuracy_curve.png"))
     assert width >= 600 and height >= 350, (width, height)
+    # the styles x digits grid: not blank, its cells not one picture (this run measured a
+    # brightness std of 0.29 and 62% of pairs of cells apart; 40 iterations barely tell the
+    # digits apart yet, so the rows' styles make most of that)
+    grid = read_png(os.path.join(run, "style_digit_grid.png"), cells=(10, 10))
+    assert grid.std() > 0.1 and differing_pairs(grid) > 0.3
 
 
 # -- in process: what each phase trains, and that the whole learns ----------------------------------

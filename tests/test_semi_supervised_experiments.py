@@ -164,7 +164,8 @@ def test_a_short_labels_only_run_writes_its_own_folder_and_draws(tmp_path_factor
                                 "--max_steps", "20", "--n_labels", "200")
     metrics = read_metrics(run)
     assert [k for k in metrics if k.startswith("train_loss_")] == ["train_loss_supervised"]
-    assert metrics["n_labels"] == 200 and 0 <= metrics["test_accuracy"] <= 1
+    # 20 iterations on 200 labels measured 65% and 64% with seeds 0 and 1; chance is 10%
+    assert metrics["n_labels"] == 200 and metrics["test_accuracy"] > 0.35, metrics
     drawn = run_script(LABELS_ONLY, "--train", "False", results_dir=results)
     assert f"Loaded {run} (step 20)" in drawn.stdout
     png_size(os.path.join(run, "confusion_matrix.png"))

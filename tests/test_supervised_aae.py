@@ -8,7 +8,9 @@ import pytest
 from common import flags, mnist, runs
 import supervised_aae
 import tensorflow.compat.v1 as tf
-from conftest import RUN_FILES, event_tags, png_size, read_log, read_metrics, run_script, train_run
+from conftest import (RUN_FILES, event_tags, png_size, read_log, read_metrics, read_png, run_script,
+                      train_run)
+from test_autoencoder import differing_pairs
 
 MODEL = "Supervised"
 
@@ -42,8 +44,11 @@ def test_metrics_report_losses_and_codes(trained):
     assert metrics["test_reconstruction_mse"] < 0.1  # an untrained decoder scores ~0.23
     assert len(metrics["test_code_mean"]) == len(metrics["test_code_std"]) == 15
     assert metrics["quality_styles"] == 1000
-    for key in ("label_following", "rows_right", "digit_likeness"):
-        assert 0 <= metrics[key] <= 1, key
+    # the judge reads the digit each label asks for: this run (seed 1) measured label-following
+    # 75% and digit-likeness 42%, seed 2 76% and 38%; a decoder that ignores its label follows it
+    # one time in ten. Rows right (all ten digits of a style right) stays near 0.75^10 yet.
+    assert metrics["label_following"] > 0.4 and metrics["digit_likeness"] > 0.15, metrics
+    assert 0 <= metrics["rows_right"] <= 1
 
 
 def test_tensorboard_events_hold_the_summaries(trained):
@@ -79,6 +84,17 @@ def test_train_false_draws_the_figures(trained):
     # the style grid is 10 x 10 images; the transfer grid has one more column for the inputs
     assert 0.8 < sizes["style_grid.png"][0] / sizes["style_grid.png"][1] < 1.25
     assert sizes["style_transfer.png"][0] > sizes["style_grid.png"][0]
+    # each row's style written as every digit: within a row the cells differ (this run measured
+    # 72% of pairs apart, 70% in the transfer grid; 27% within a column, where only the style
+    # changes)
+    styles = read_png(os.path.join(run, "style_grid.png"), cells=(10, 10))
+    transfer = read_png(os.path.join(run, "style_transfer.png"), cells=(10, 11))[:, 1:]
+    for grid in (styles, transfer):
+        assert grid.std() > 0.1 and np.mean([differing_pairs(row[None]) for row in grid]) > 0.4
+    # each input is most like its own reconstruction: 8 of 10 here, 1 in 10 by chance
+    images, rebuilt = read_png(os.path.join(run, "reconstructions.png"), cells=(2, 10))
+    correlation = np.corrcoef(images.reshape(10, -1), rebuilt.reshape(10, -1))[:10, 10:]
+    assert np.mean(correlation.argmax(1) == np.arange(10)) > 0.5
 
 
 def test_decoder_and_discriminator_read_the_label(trained, mnist_dir):
