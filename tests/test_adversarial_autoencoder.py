@@ -9,9 +9,8 @@ import pytest
 import adversarial_autoencoder as aae
 from common import flags, mnist
 import tensorflow.compat.v1 as tf
-from conftest import (RUN_FILES, event_tags, png_size, read_log, read_metrics, read_png, run_script,
-                      train_run)
-from test_autoencoder import differing_pairs
+from conftest import (RUN_FILES, differing_pairs, event_tags, png_size, read_log, read_metrics,
+                      read_png, run_script, train_run)
 
 MODEL = "Adversarial_Autoencoder"
 

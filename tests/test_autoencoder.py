@@ -5,8 +5,8 @@ import re
 import numpy as np
 import pytest
 
-from conftest import (RUN_FILES, event_tags, png_size, read_log, read_metrics, read_png, run_script,
-                      train_run)
+from conftest import (RUN_FILES, differing_pairs, event_tags, png_size, read_log, read_metrics,
+                      read_png, run_script, train_run)
 
 MODEL = "Autoencoder"
 
@@ -88,14 +88,6 @@ def test_train_false_draws_the_figures(trained):
     # bar); the rarest filled 800 pixels here, and the text's anti-aliasing alone makes about
     # 160 of tab10's grey
     assert min(colour_pixels(os.path.join(run, "latent_scatter.png"))) > 400
-
-
-def differing_pairs(cells):
-    """The share of pairs of cells that differ somewhere by over 0.15 in brightness, each cell
-    averaged over 7 x 7 pixels first: a grid of one digit repeated measured 6%."""
-    rows, cols = cells.shape[:2]
-    pooled = cells.reshape(rows * cols, 4, 7, 4, 7).mean((2, 4)).reshape(rows * cols, 16)
-    return (np.abs(pooled[:, None] - pooled[None]).max(-1) > 0.15).mean()
 
 
 def colour_pixels(path):

@@ -8,9 +8,8 @@ import numpy as np
 import pytest
 
 from common import flags, mnist
-from conftest import (RUN_FILES, event_tags, png_size, read_log, read_metrics, read_png, run_script,
-                      train_part4_briefly, train_run)
-from test_autoencoder import differing_pairs
+from conftest import (RUN_FILES, differing_pairs, event_tags, png_size, read_log, read_metrics,
+                      read_png, run_script, train_part4_briefly, train_run)
 import semi_supervised_aae
 
 MODEL = "Semi_Supervised"

@@ -8,9 +8,8 @@ import pytest
 from common import flags, mnist, runs
 import supervised_aae
 import tensorflow.compat.v1 as tf
-from conftest import (RUN_FILES, event_tags, png_size, read_log, read_metrics, read_png, run_script,
-                      train_run)
-from test_autoencoder import differing_pairs
+from conftest import (RUN_FILES, differing_pairs, event_tags, png_size, read_log, read_metrics,
+                      read_png, run_script, train_run)
 
 MODEL = "Supervised"
 
