@@ -119,42 +119,45 @@ def test_part_4_refuses_bad_label_counts_noise_and_rates(argv, message, tmp_path
     assert code != 0 and message in err and "Traceback" not in err
 
 
-def test_runs_that_cannot_be_loaded_are_refused(tmp_path, mnist_dir):
+def test_runs_that_cannot_be_loaded_are_refused(tmp_path, mnist_dir, monkeypatch, capsys):
     run_script("autoencoder.py", "--train", "True", "--max_steps", "2", results_dir=tmp_path)
     [run] = run_folders(tmp_path, "Autoencoder")
-    other_z = run_script("autoencoder.py", "--train", "False", "--z_dim", "5", results_dir=tmp_path, check=False)
-    assert other_z.returncode != 0 and "was trained with --z_dim 2, not 5" in other_z.stderr
+
+    def draw(script, *argv):  # the refusals in this process: (exit code, stderr)
+        return refusal(script, ["--train", "False", *argv], tmp_path, monkeypatch, capsys)
+
+    code, err = draw("autoencoder.py", "--z_dim", "5")
+    assert code != 0 and "was trained with --z_dim 2, not 5" in err
     unsaved = os.path.join(str(tmp_path), "Autoencoder", "2000-01-01_00-00-00_unsaved")
     os.makedirs(os.path.join(unsaved, "Saved_models"))
     shutil.copy(os.path.join(run, "run.json"), unsaved)
-    no_ckpt = run_script("autoencoder.py", "--train", "False", "--run", unsaved, results_dir=tmp_path, check=False)
-    assert no_ckpt.returncode != 0 and f"run {unsaved} has no checkpoint of Autoencoder: it was stopped before its first save" in no_ckpt.stderr
+    code, err = draw("autoencoder.py", "--run", unsaved)
+    assert code != 0 and f"run {unsaved} has no checkpoint of Autoencoder: it was stopped before its first save" in err
     # a run's own flags win over defaults, so the z_dim 2 run still loads without flags
     assert "Loaded" in run_script("autoencoder.py", "--train", "False", results_dir=tmp_path).stdout
     # a run.json edited to another code size: the checkpoint's shapes give it away
     edited = os.path.join(str(tmp_path), "Autoencoder", "2000-01-02_00-00-00_edited")
-    shutil.copytree(run, edited)
+    shutil.copytree(run, edited, copy_function=os.link)  # run.json is replaced, not written into
     edited_flags = os.path.join(edited, "run.json")
     runs.write_atomically(edited_flags, open(edited_flags).read().replace('"z_dim": 2', '"z_dim": 3'))
-    proc = run_script("autoencoder.py", "--train", "False", "--run", edited, results_dir=tmp_path, check=False)
-    assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr
-    assert "does not fit this model" in proc.stderr
-    assert "weights is [1000, 2] in the checkpoint, [1000, 3] in this model" in proc.stderr
+    code, err = draw("autoencoder.py", "--run", edited)
+    assert code != 0 and "Traceback" not in err and "does not fit this model" in err
+    assert "weights is [1000, 2] in the checkpoint, [1000, 3] in this model" in err
     # another script's checkpoint, even under a forged run.json, is refused by its variables
     forged = os.path.join(str(tmp_path), "Semi_Supervised", "2000-01-01_00-00-00_forged")
-    shutil.copytree(run, forged)
+    shutil.copytree(run, forged, copy_function=os.link)
     runs.write_atomically(os.path.join(forged, "run.json"),
                           open(os.path.join(run, "run.json")).read().replace("Autoencoder", "Semi_Supervised"))
-    proc = run_script("semi_supervised_aae.py", "--train", "False", "--run", forged, results_dir=tmp_path, check=False)
-    assert proc.returncode != 0 and "Traceback" not in proc.stderr
-    assert f"run {forged} has no checkpoint of Semi_Supervised: its Saved_models/ holds autoencoder-2.index" in proc.stderr
+    code, err = draw("semi_supervised_aae.py", "--run", forged)
+    assert code != 0 and "Traceback" not in err
+    assert f"run {forged} has no checkpoint of Semi_Supervised: its Saved_models/ holds autoencoder-2.index" in err
     for path in glob.glob(os.path.join(forged, "Saved_models", "autoencoder-2.*")):  # forged names too
         os.rename(path, path.replace("autoencoder-2", "semi_supervised-2"))
-    proc = run_script("semi_supervised_aae.py", "--train", "False", "--run", forged, results_dir=tmp_path, check=False)
-    assert proc.returncode != 0 and "does not fit this model" in proc.stderr and "Traceback" not in proc.stderr
+    code, err = draw("semi_supervised_aae.py", "--run", forged)
+    assert code != 0 and "does not fit this model" in err and "Traceback" not in err
     os.remove(os.path.join(run, "run.json"))
-    foreign = run_script("autoencoder.py", "--train", "False", "--run", run, results_dir=tmp_path, check=False)
-    assert foreign.returncode != 0 and "is not a run of Autoencoder" in foreign.stderr
+    code, err = draw("autoencoder.py", "--run", run)
+    assert code != 0 and "is not a run of Autoencoder" in err
 
 
 def test_unwritable_results_folder_is_reported_before_training(tmp_path, mnist_dir):
