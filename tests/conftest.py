@@ -163,3 +163,19 @@ def differing_pairs(cells):
     rows, cols = cells.shape[:2]
     pooled = cells.reshape(rows * cols, 4, 7, 4, 7).mean((2, 4)).reshape(rows * cols, 16)
     return (np.abs(pooled[:, None] - pooled[None]).max(-1) > 0.15).mean()
+
+
+def make_run(results, model, name, checkpoint_step=None, finished=False):
+    """A run folder as a script leaves it (run.json, log; a checkpoint's index if asked)."""
+    path = os.path.join(str(results), model, name)
+    for folder in ("Saved_models", "Tensorboard", "log"):
+        os.makedirs(os.path.join(path, folder))
+    import autoencoder
+    from common import flags, runs
+    args = flags.parse(autoencoder.arg_parser(), ["--results_dir", str(results)])
+    runs.write_atomically(os.path.join(path, "run.json"), json.dumps({"model": model, "args": vars(args)}))
+    if checkpoint_step is not None:
+        open(os.path.join(path, "Saved_models", f"{model.lower()}-{checkpoint_step}.index"), "w").close()
+    if finished:
+        runs.write_atomically(os.path.join(path, "metrics.json"), "{}")
+    return path

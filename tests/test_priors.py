@@ -12,7 +12,7 @@ import pytest
 import adversarial_autoencoder as aae
 import adversarial_autoencoder_priors as priors
 from common import flags, likelihood
-from conftest import read_metrics, run_folders, run_script, train_run
+from conftest import make_run, read_metrics, run_folders, run_script, train_run
 
 MODEL = "Adversarial_Autoencoder_Priors"
 
@@ -202,9 +202,10 @@ def test_an_8d_run_gets_its_test_likelihood_from_the_likelihood_script(tmp_path_
     assert "Parzen" not in drawn.stdout and not os.path.exists(os.path.join(run, "parzen.json"))
 
 
-def test_the_likelihood_script_refuses_a_2d_run_in_one_line(tmp_path_factory, mnist_dir):
-    results, run, _ = train_run(tmp_path_factory, "adversarial_autoencoder.py", aae.MODEL,
-                                "--max_steps", "2")
+def test_the_likelihood_script_refuses_a_2d_run_in_one_line(tmp_path, mnist_dir):
+    # the lesson's flags are part 1's: make_run leaves a 2-D run of it on disk
+    results = tmp_path
+    run = make_run(results, aae.MODEL, "2026-01-01_00-00-00_run", checkpoint_step=2)
     proc = run_script("adversarial_autoencoder_likelihood.py", "--run", run, results_dir=results,
                       check=False)
     assert proc.returncode == 1 and "Traceback" not in proc.stderr

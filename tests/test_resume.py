@@ -13,7 +13,7 @@ import pytest
 
 import common
 from common import flags, runs
-from conftest import ROOT, read_log, run_folders, run_script, script_env
+from conftest import ROOT, make_run, read_log, run_folders, run_script, script_env
 
 SCRIPTS = {"autoencoder.py": "Autoencoder", "adversarial_autoencoder.py": "Adversarial_Autoencoder",
            "supervised_aae.py": "Supervised", "semi_supervised_aae.py": "Semi_Supervised"}
@@ -128,22 +128,6 @@ def test_resuming_a_finished_run_is_refused_and_writes_nothing(tmp_path, mnist_d
         f"error: {run} already finished at step 3; raise --epochs (or --max_steps) to train it "
         "further.\n")
     assert files_of(run) == before
-
-
-def make_run(results, model, name, checkpoint_step=None, finished=False):
-    """A run folder as a script leaves it (run.json, log; a checkpoint's index if asked)."""
-    path = os.path.join(str(results), model, name)
-    for folder in ("Saved_models", "Tensorboard", "log"):
-        os.makedirs(os.path.join(path, folder))
-    import autoencoder
-    args = flags.parse(autoencoder.arg_parser(), ["--results_dir", str(results)])
-    runs.write_atomically(os.path.join(path, "run.json"),
-                          __import__("json").dumps({"model": model, "args": vars(args)}))
-    if checkpoint_step is not None:
-        open(os.path.join(path, "Saved_models", f"{model.lower()}-{checkpoint_step}.index"), "w").close()
-    if finished:
-        runs.write_atomically(os.path.join(path, "metrics.json"), "{}")
-    return path
 
 
 def test_a_plain_resume_takes_the_newest_run_or_none(tmp_path):

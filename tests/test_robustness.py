@@ -12,8 +12,7 @@ import pytest
 
 import common
 from common import flags, mnist, runs
-from conftest import DATA_DIR, ROOT, run_folders, run_script, script_env
-from test_resume import make_run
+from conftest import DATA_DIR, ROOT, make_run, run_folders, run_script, script_env
 
 SCRIPTS = {"autoencoder.py": "Autoencoder", "adversarial_autoencoder.py": "Adversarial_Autoencoder",
            "supervised_aae.py": "Supervised", "semi_supervised_aae.py": "Semi_Supervised"}
