@@ -99,21 +99,6 @@ def train_part4_briefly(ssa, args, g, data, iterations=150):
         return untrained, ssa.accuracy(sess, g, data.validation), losses
 
 
-def pytest_configure(config):
-    """Under -n, make the digit judge once in this process, with every core, before the workers
-    start: otherwise the first test of each worker that needs it trains one, at the same time and
-    on one thread."""
-    if "PYTEST_XDIST_WORKER" in os.environ or not getattr(config.option, "numprocesses", None):
-        return
-    from common import UserError, judge, mnist
-    try:
-        mnist.ensure_files(DATA_DIR)
-        if not judge.cached(os.path.join(DATA_DIR, judge.FOLDER)):
-            judge.load(DATA_DIR)
-    except UserError:
-        pass  # the tests that need the files report it, one by one
-
-
 @pytest.fixture(scope="session")
 def mnist_dir():
     """Data/ with the four MNIST files: where they are missing (a fresh clone), the project's own
