@@ -32,6 +32,8 @@ def positive(kind):
 
 
 non_negative = number(float, lambda v: v >= 0, "must be 0 or more")
+fraction = number(float, lambda v: 0 <= v <= 1, "must be in [0, 1]")
+beta = number(float, lambda v: 0 <= v < 1, "must be in [0, 1)")
 degrees = number(float, lambda v: 0 <= v <= 180, "must be from 0 to 180 (degrees)")
 # numpy's RandomState takes seeds below 2^32, and the scripts seed their data sets with seed + 1..4
 seed = number(int, lambda v: 0 <= v < 2**31, "must be from 0 to 2147483647")
@@ -41,8 +43,6 @@ MAX_Z_DIM = 784
 
 def code_size(smallest):
     return number(int, lambda v: smallest <= v <= MAX_Z_DIM, f"must be from {smallest} to {MAX_Z_DIM}")
-fraction = number(float, lambda v: 0 <= v <= 1, "must be in [0, 1]")
-beta = number(float, lambda v: 0 <= v < 1, "must be in [0, 1)")
 
 
 def arg_parser(doc, z_dim, epochs=1000, beta1=0.9, min_z_dim=1):
