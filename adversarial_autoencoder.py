@@ -26,7 +26,8 @@ samples look clearly like digits.
 
 Networks: encoder 784 -> 1000 -> 1000 -> z (2), decoder z -> 1000 -> 1000 -> 784 (sigmoid),
 discriminator z -> 1000 -> 1000 -> 1 (a logit); ReLU hidden layers. Adam (learning rate 0.001,
-beta1 0.9) for each of the three losses, batches of 100.
+beta1 0.9) for each of the three losses, batches of 100. The hidden layers' 1000 units are
+--hidden_units.
 
 The paper's other experiments with these networks live beside this file:
 adversarial_autoencoder_priors.py (a mixture of 10 Gaussians or a swiss roll as the prior, with
@@ -46,8 +47,6 @@ from common import figures, flags, judge, mnist, precision, runs, summaries
 
 MODEL = "Adversarial_Autoencoder"  # the folder under Results/ that holds this lesson's runs
 INPUT_DIM = 784  # a 28x28 image, flattened
-N_L1 = 1000  # width of the first hidden layer of every network (the original's)
-N_L2 = 1000  # and of the second
 Z_DIM = 2  # a 2-D code can be drawn: the figures show the whole code space
 PRIOR_STD = 5.0  # the prior is N(0, PRIOR_STD^2 I): wide enough that the codes need not crowd
 LOG_EVERY = 50  # iterations between log lines and TensorBoard summaries
@@ -70,28 +69,28 @@ def dense(x, n_in, n_out, name):
         return tf.add(tf.matmul(x, weights), bias, name="matmul")
 
 
-def encoder(x, z_dim, reuse=False):
+def encoder(x, z_dim, n_hidden, reuse=False):
     """Image (784) -> code z (z_dim), linear at the end so z can reach the prior's whole range."""
     with tf.variable_scope("Encoder", reuse=reuse):
-        e_1 = tf.nn.relu(dense(x, INPUT_DIM, N_L1, "e_dense_1"))
-        e_2 = tf.nn.relu(dense(e_1, N_L1, N_L2, "e_dense_2"))
-        return dense(e_2, N_L2, z_dim, "e_latent_variable")
+        e_1 = tf.nn.relu(dense(x, INPUT_DIM, n_hidden, "e_dense_1"))
+        e_2 = tf.nn.relu(dense(e_1, n_hidden, n_hidden, "e_dense_2"))
+        return dense(e_2, n_hidden, z_dim, "e_latent_variable")
 
 
-def decoder(z, z_dim, reuse=False):
+def decoder(z, z_dim, n_hidden, reuse=False):
     """Code z -> image (784), squashed by a sigmoid into the pixels' range [0, 1]."""
     with tf.variable_scope("Decoder", reuse=reuse):
-        d_1 = tf.nn.relu(dense(z, z_dim, N_L2, "d_dense_1"))
-        d_2 = tf.nn.relu(dense(d_1, N_L2, N_L1, "d_dense_2"))
-        return tf.nn.sigmoid(dense(d_2, N_L1, INPUT_DIM, "d_output"))
+        d_1 = tf.nn.relu(dense(z, z_dim, n_hidden, "d_dense_1"))
+        d_2 = tf.nn.relu(dense(d_1, n_hidden, n_hidden, "d_dense_2"))
+        return tf.nn.sigmoid(dense(d_2, n_hidden, INPUT_DIM, "d_output"))
 
 
-def discriminator(z, n_in, reuse=False):
+def discriminator(z, n_in, n_hidden, reuse=False):
     """Code z -> one logit: large when z looks like a sample of the prior, small for a code."""
     with tf.variable_scope("Discriminator", reuse=reuse):
-        dc_1 = tf.nn.relu(dense(z, n_in, N_L1, "dc_dense_1"))
-        dc_2 = tf.nn.relu(dense(dc_1, N_L1, N_L2, "dc_dense_2"))
-        return dense(dc_2, N_L2, 1, "dc_output")
+        dc_1 = tf.nn.relu(dense(z, n_in, n_hidden, "dc_dense_1"))
+        dc_2 = tf.nn.relu(dense(dc_1, n_hidden, n_hidden, "dc_dense_2"))
+        return dense(dc_2, n_hidden, 1, "dc_output")
 
 
 def build_graph(args):
@@ -103,12 +102,12 @@ def build_graph(args):
     # holds all of the prior's randomness and a resumed run can continue it exactly.
     prior_z = tf.placeholder(tf.float32, [None, args.z_dim], name="Prior_samples")
     z_in = tf.placeholder(tf.float32, [None, args.z_dim], name="Decoder_input")
-    z = encoder(x, args.z_dim)
-    reconstruction = decoder(z, args.z_dim)
-    generated = decoder(z_in, args.z_dim, reuse=True)
+    z = encoder(x, args.z_dim, args.hidden_units)
+    reconstruction = decoder(z, args.z_dim, args.hidden_units)
+    generated = decoder(z_in, args.z_dim, args.hidden_units, reuse=True)
     # One discriminator judges both kinds of points: the second call shares the first's weights.
-    d_real = discriminator(prior_z, args.z_dim)
-    d_fake = discriminator(z, args.z_dim, reuse=True)
+    d_real = discriminator(prior_z, args.z_dim, args.hidden_units)
+    d_fake = discriminator(z, args.z_dim, args.hidden_units, reuse=True)
     return losses_and_optimisers(args, x=x, prior_z=prior_z, z_in=z_in, z=z,
                                  reconstruction=reconstruction, generated=generated,
                                  d_real=d_real, d_fake=d_fake)

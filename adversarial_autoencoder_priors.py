@@ -64,9 +64,9 @@ def build_graph(args):
     # The encoder reads x unless a noisy copy is fed here; the decoder must rebuild the clean x,
     # and the codes for the figures and the metrics come from x itself.
     x_encoder = tf.placeholder_with_default(x, [None, aae.INPUT_DIM], name="Encoder_input")
-    z = aae.encoder(x_encoder, args.z_dim)
-    reconstruction = aae.decoder(z, args.z_dim)
-    generated = aae.decoder(z_in, args.z_dim, reuse=True)
+    z = aae.encoder(x_encoder, args.z_dim, args.hidden_units)
+    reconstruction = aae.decoder(z, args.z_dim, args.hidden_units)
+    generated = aae.decoder(z_in, args.z_dim, args.hidden_units, reuse=True)
     if args.use_labels:
         # Digit d's codes pass only if they look like samples of component d. The one-hots are
         # scaled up, so that they are not drowned beside the codes' larger numbers.
@@ -74,8 +74,8 @@ def build_graph(args):
         fake = tf.concat([z, args.label_scale * label], 1)
     else:
         real, fake = prior_z, z
-    d_real = aae.discriminator(real, real.shape[1])
-    d_fake = aae.discriminator(fake, real.shape[1], reuse=True)
+    d_real = aae.discriminator(real, real.shape[1], args.hidden_units)
+    d_fake = aae.discriminator(fake, real.shape[1], args.hidden_units, reuse=True)
     return aae.losses_and_optimisers(
         args, x=x, x_encoder=x_encoder, prior_z=prior_z, prior_component=prior_component,
         label=label, z_in=z_in, z=z, reconstruction=reconstruction, generated=generated,

@@ -12,7 +12,8 @@ parts 2-4 add an adversary to give the code space a shape we choose.
     tensorboard --logdir Results           # loss, code histogram, images, graph
 
 Network: 784 -> 1000 -> 1000 -> z (2) -> 1000 -> 1000 -> 784, ReLU hidden layers, a linear
-code and a sigmoid output; Adam (learning rate 0.001, beta1 0.9), batches of 100.
+code and a sigmoid output; Adam (learning rate 0.001, beta1 0.9), batches of 100. The hidden
+layers' 1000 units are --hidden_units.
 """
 import os
 import time
@@ -26,8 +27,6 @@ from common import figures, flags, mnist, precision, runs, summaries
 
 MODEL = "Autoencoder"
 INPUT_DIM = 784
-N_L1 = 1000
-N_L2 = 1000
 Z_DIM = 2
 LOG_EVERY = 50  # iterations between log lines and TensorBoard summaries
 # Each epoch's test error, for TensorBoard, is measured on the first EPOCH_TEST_IMAGES test images:
@@ -45,20 +44,20 @@ def dense(x, n_in, n_out, name):
         return tf.add(tf.matmul(x, weights), bias, name="matmul")
 
 
-def encoder(x, z_dim, reuse=False):
+def encoder(x, z_dim, n_hidden, reuse=False):
     """Image (784) -> code z (z_dim), linear at the end so z can take any value."""
     with tf.variable_scope("Encoder", reuse=reuse):
-        e_1 = tf.nn.relu(dense(x, INPUT_DIM, N_L1, "e_dense_1"))
-        e_2 = tf.nn.relu(dense(e_1, N_L1, N_L2, "e_dense_2"))
-        return dense(e_2, N_L2, z_dim, "e_latent_variable")
+        e_1 = tf.nn.relu(dense(x, INPUT_DIM, n_hidden, "e_dense_1"))
+        e_2 = tf.nn.relu(dense(e_1, n_hidden, n_hidden, "e_dense_2"))
+        return dense(e_2, n_hidden, z_dim, "e_latent_variable")
 
 
-def decoder(z, z_dim, reuse=False):
+def decoder(z, z_dim, n_hidden, reuse=False):
     """Code z -> image (784), squashed by a sigmoid into the pixels' range [0, 1]."""
     with tf.variable_scope("Decoder", reuse=reuse):
-        d_1 = tf.nn.relu(dense(z, z_dim, N_L2, "d_dense_1"))
-        d_2 = tf.nn.relu(dense(d_1, N_L2, N_L1, "d_dense_2"))
-        return tf.nn.sigmoid(dense(d_2, N_L1, INPUT_DIM, "d_output"))
+        d_1 = tf.nn.relu(dense(z, z_dim, n_hidden, "d_dense_1"))
+        d_2 = tf.nn.relu(dense(d_1, n_hidden, n_hidden, "d_dense_2"))
+        return tf.nn.sigmoid(dense(d_2, n_hidden, INPUT_DIM, "d_output"))
 
 
 def build_graph(args):
@@ -70,9 +69,9 @@ def build_graph(args):
     # and once on codes we feed ourselves (drawing the grid).
     z_in = tf.placeholder(tf.float32, [None, args.z_dim], name="Decoder_input")
 
-    z = encoder(x, args.z_dim)
-    reconstruction = decoder(z, args.z_dim)
-    generated = decoder(z_in, args.z_dim, reuse=True)
+    z = encoder(x, args.z_dim, args.hidden_units)
+    reconstruction = decoder(z, args.z_dim, args.hidden_units)
+    generated = decoder(z_in, args.z_dim, args.hidden_units, reuse=True)
 
     loss = tf.reduce_mean(tf.square(x - reconstruction))
     train_op = tf.train.AdamOptimizer(args.learning_rate, beta1=args.beta1).minimize(loss)

@@ -28,12 +28,12 @@ after each epoch and on the 10,000 test images once, at the end.
 Networks: encoder 784 -> 1000 -> 1000 -> z (10, linear) and label logits (10), its two hidden
 layers batch-normalised; decoder [softmax(label), z] (20) -> 1000 -> 1000 -> 784 sigmoid; each
 discriminator -> 1000 -> 1000 -> 1, the Gaussian one reading [z, one-hot label] (20), the
-categorical one y (10). Each phase has its own Adam: 0.001 for reconstruction and the labels,
-0.0001 for the adversaries, each divided by 10 twice late in training. Batches of 100 unlabelled
-and 250 labelled images; in training the encoder sees its input with Gaussian noise added, and
-each labelled image is turned and shifted a little each time it is used. The original's
-discriminator of z alone and its prior N(0, 5^2 I) come back with
-`--pair_discriminator False --prior_std 5`. docs/part4.md has the measurements behind each choice.
+categorical one y (10); every hidden layer has 1000 units (--hidden_units). Each phase has its
+own Adam: 0.001 for reconstruction and the labels, 0.0001 for the adversaries, each divided by
+10 twice late in training. Batches of 100 unlabelled and 250 labelled images; in training the
+encoder sees its input with Gaussian noise added, and each labelled image is turned and shifted a
+little each time it is used. The original's discriminator of z alone and its prior N(0, 5^2 I)
+come back with `--pair_discriminator False --prior_std 5`. docs/part4.md has the measurements behind each choice.
 
 The paper's other experiments import these networks: semi_supervised_aae_clustering.py clusters
 the images with no label at all, and semi_supervised_aae_labels_only.py trains the classifier on
@@ -52,8 +52,6 @@ from common import figures, flags, judge, mnist, precision, runs, summaries
 
 MODEL = "Semi_Supervised"
 INPUT_DIM = 784
-N_L1 = 1000
-N_L2 = 1000
 Z_DIM = 10
 N_CLASSES = 10
 EPOCHS = 60  # twice the paper's 30: accuracy still rises in the second half (docs/part4.md)
@@ -85,14 +83,14 @@ def dense(x, n_in, n_out, name):
         return tf.add(tf.matmul(x, weights), bias, name="matmul")
 
 
-def encoder(x, z_dim, n_clusters, reuse=False, norm=None):
+def encoder(x, z_dim, n_clusters, n_hidden, reuse=False, norm=None):
     """Image (784) -> (style z, label logits): one trunk, two linear heads. norm normalises the
     trunk's hidden layers (see batch_norm)."""
     with tf.variable_scope("Encoder", reuse=reuse):
-        e_1 = tf.nn.relu(batch_norm(dense(x, INPUT_DIM, N_L1, "e_dense_1"), "e_norm_1", norm))
-        e_2 = tf.nn.relu(batch_norm(dense(e_1, N_L1, N_L2, "e_dense_2"), "e_norm_2", norm))
-        z = dense(e_2, N_L2, z_dim, "e_latent_variable")
-        logits = dense(e_2, N_L2, n_clusters, "e_label")
+        e_1 = tf.nn.relu(batch_norm(dense(x, INPUT_DIM, n_hidden, "e_dense_1"), "e_norm_1", norm))
+        e_2 = tf.nn.relu(batch_norm(dense(e_1, n_hidden, n_hidden, "e_dense_2"), "e_norm_2", norm))
+        z = dense(e_2, n_hidden, z_dim, "e_latent_variable")
+        logits = dense(e_2, n_hidden, n_clusters, "e_label")
         return z, logits
 
 
@@ -124,29 +122,29 @@ def batch_norm(h, name, norm):
     return tf.nn.batch_normalization(h, mean, variance, beta, gamma, 1e-3)
 
 
-def decoder(y, z, z_dim, n_clusters, reuse=False):
+def decoder(y, z, z_dim, n_clusters, n_hidden, reuse=False):
     """(label y, style z) -> image (784): the label comes first in the decoder's input."""
     with tf.variable_scope("Decoder", reuse=reuse):
-        d_1 = tf.nn.relu(dense(tf.concat([y, z], 1), n_clusters + z_dim, N_L2, "d_dense_1"))
-        d_2 = tf.nn.relu(dense(d_1, N_L2, N_L1, "d_dense_2"))
-        return tf.nn.sigmoid(dense(d_2, N_L1, INPUT_DIM, "d_output"))
+        d_1 = tf.nn.relu(dense(tf.concat([y, z], 1), n_clusters + z_dim, n_hidden, "d_dense_1"))
+        d_2 = tf.nn.relu(dense(d_1, n_hidden, n_hidden, "d_dense_2"))
+        return tf.nn.sigmoid(dense(d_2, n_hidden, INPUT_DIM, "d_output"))
 
 
-def discriminator_gauss(z, n_in, reuse=False):
+def discriminator_gauss(z, n_in, n_hidden, reuse=False):
     """Style code (or a (style, label) pair) -> one logit: high for samples of the prior, low
     for the encoder's codes."""
     with tf.variable_scope("Discriminator_gauss", reuse=reuse):
-        dc_1 = tf.nn.relu(dense(z, n_in, N_L1, "dc_g_dense_1"))
-        dc_2 = tf.nn.relu(dense(dc_1, N_L1, N_L2, "dc_g_dense_2"))
-        return dense(dc_2, N_L2, 1, "dc_g_output")
+        dc_1 = tf.nn.relu(dense(z, n_in, n_hidden, "dc_g_dense_1"))
+        dc_2 = tf.nn.relu(dense(dc_1, n_hidden, n_hidden, "dc_g_dense_2"))
+        return dense(dc_2, n_hidden, 1, "dc_g_output")
 
 
-def discriminator_cat(y, n_in, reuse=False):
+def discriminator_cat(y, n_in, n_hidden, reuse=False):
     """Label vector -> one logit: high for random one-hot vectors, low for the encoder's softmax."""
     with tf.variable_scope("Discriminator_cat", reuse=reuse):
-        dc_1 = tf.nn.relu(dense(y, n_in, N_L1, "dc_c_dense_1"))
-        dc_2 = tf.nn.relu(dense(dc_1, N_L1, N_L2, "dc_c_dense_2"))
-        return dense(dc_2, N_L2, 1, "dc_c_output")
+        dc_1 = tf.nn.relu(dense(y, n_in, n_hidden, "dc_c_dense_1"))
+        dc_2 = tf.nn.relu(dense(dc_1, n_hidden, n_hidden, "dc_c_dense_2"))
+        return dense(dc_2, n_hidden, 1, "dc_c_output")
 
 
 def cross_entropy(logits, target):
@@ -174,13 +172,13 @@ def build_graph(args, phases=PHASES, n_clusters=N_CLASSES, categorical_input=Non
     # move with the first phase (see optimisers), towards those of the batch it reads.
     batch, update = ("batch", "update") if args.batch_norm else (None, None)
     labelled_update = phases[0] == ("supervised",)
-    z, logits = encoder(g.x_encoder, args.z_dim, n_clusters,
+    z, logits = encoder(g.x_encoder, args.z_dim, n_clusters, args.hidden_units,
                         norm=batch if labelled_update else update)
     y = tf.nn.softmax(logits)
-    reconstruction = decoder(y, z, args.z_dim, n_clusters)
-    _, labelled_logits = encoder(g.x_labelled_encoder, args.z_dim, n_clusters, reuse=True,
-                                 norm=update if labelled_update else batch)
-    g.generated = decoder(g.y_in, g.z_in, args.z_dim, n_clusters, reuse=True)
+    reconstruction = decoder(y, z, args.z_dim, n_clusters, args.hidden_units)
+    _, labelled_logits = encoder(g.x_labelled_encoder, args.z_dim, n_clusters, args.hidden_units,
+                                 reuse=True, norm=update if labelled_update else batch)
+    g.generated = decoder(g.y_in, g.z_in, args.z_dim, n_clusters, args.hidden_units, reuse=True)
 
     if args.pair_discriminator:
         # The Gaussian discriminator judges (z, label) pairs, a prior sample going with the label
@@ -191,13 +189,14 @@ def build_graph(args, phases=PHASES, n_clusters=N_CLASSES, categorical_input=Non
         gauss_real, gauss_fake = tf.concat([g.z_prior, label], 1), tf.concat([z, label], 1)
     else:  # the original: z alone, which may carry the digit as long as all codes look Gaussian
         gauss_real, gauss_fake = g.z_prior, z
-    d_gauss_real = discriminator_gauss(gauss_real, gauss_real.shape[1])
-    d_gauss_fake = discriminator_gauss(gauss_fake, gauss_real.shape[1], reuse=True)
+    d_gauss_real = discriminator_gauss(gauss_real, gauss_real.shape[1], args.hidden_units)
+    d_gauss_fake = discriminator_gauss(gauss_fake, gauss_real.shape[1], args.hidden_units,
+                                       reuse=True)
     cat_real, cat_fake = g.y_prior, y
     if categorical_input is not None:
         cat_real, cat_fake = categorical_input(g.y_prior), categorical_input(y)
-    d_cat_real = discriminator_cat(cat_real, cat_real.shape[1])
-    d_cat_fake = discriminator_cat(cat_fake, cat_real.shape[1], reuse=True)
+    d_cat_real = discriminator_cat(cat_real, cat_real.shape[1], args.hidden_units)
+    d_cat_fake = discriminator_cat(cat_fake, cat_real.shape[1], args.hidden_units, reuse=True)
 
     g.mse = tf.reduce_mean(tf.square(g.x - reconstruction))
     g.losses = {
@@ -218,9 +217,10 @@ def build_graph(args, phases=PHASES, n_clusters=N_CLASSES, categorical_input=Non
     # running averages. Built last, so that the random initialisers draw as they do without it.
     g.logits = logits
     if args.batch_norm:
-        eval_z, g.logits = encoder(g.x_encoder, args.z_dim, n_clusters, reuse=True, norm="running")
+        eval_z, g.logits = encoder(g.x_encoder, args.z_dim, n_clusters, args.hidden_units,
+                                   reuse=True, norm="running")
         eval_reconstruction = decoder(tf.nn.softmax(g.logits), eval_z, args.z_dim, n_clusters,
-                                      reuse=True)
+                                      args.hidden_units, reuse=True)
         g.mse = tf.reduce_mean(tf.square(g.x - eval_reconstruction))
     g.prediction = tf.argmax(g.logits, 1)
     g.saver = tf.train.Saver(max_to_keep=2)

@@ -40,6 +40,7 @@ The figures: `style_grid.png` decodes ten random styles (rows) as each digit 0-9
 Networks: encoder 784 -> 1000 -> 1000 -> z (15), decoder [label (10), z (15)] -> 1000 -> 1000
 -> 784 (sigmoid), discriminator [z (15), label (10)] -> 1000 -> 1000 -> 1 (a logit); ReLU hidden
 layers. Adam (learning rate 0.001, beta1 0.5) for each of the three losses, batches of 100.
+The hidden layers' 1000 units are --hidden_units.
 """
 import os
 import time
@@ -54,8 +55,6 @@ from common import figures, flags, judge, mnist, precision, runs, summaries
 MODEL = "Supervised"
 INPUT_DIM = 784
 N_LABELS = 10
-N_L1 = 1000
-N_L2 = 1000
 Z_DIM = 15
 # Departures from the original (the module docstring says why; the README has the measurements).
 # --epochs 1000 --prior_std 5 --pair_discriminator False --beta1 0.9 is the original.
@@ -81,30 +80,30 @@ def dense(x, n_in, n_out, name):
         return tf.add(tf.matmul(x, weights), bias, name="matmul")
 
 
-def encoder(x, z_dim, reuse=False):
+def encoder(x, z_dim, n_hidden, reuse=False):
     """Image (784) -> style code z (z_dim). It never sees the label."""
     with tf.variable_scope("Encoder", reuse=reuse):
-        e_1 = tf.nn.relu(dense(x, INPUT_DIM, N_L1, "e_dense_1"))
-        e_2 = tf.nn.relu(dense(e_1, N_L1, N_L2, "e_dense_2"))
-        return dense(e_2, N_L2, z_dim, "e_latent_variable")
+        e_1 = tf.nn.relu(dense(x, INPUT_DIM, n_hidden, "e_dense_1"))
+        e_2 = tf.nn.relu(dense(e_1, n_hidden, n_hidden, "e_dense_2"))
+        return dense(e_2, n_hidden, z_dim, "e_latent_variable")
 
 
-def decoder(z, y, z_dim, reuse=False):
+def decoder(z, y, z_dim, n_hidden, reuse=False):
     """[one-hot label y (10), style z (z_dim)] -> image (784), through a sigmoid into [0, 1]."""
     with tf.variable_scope("Decoder", reuse=reuse):
         d_input = tf.concat([y, z], axis=1)
-        d_1 = tf.nn.relu(dense(d_input, N_LABELS + z_dim, N_L2, "d_dense_1"))
-        d_2 = tf.nn.relu(dense(d_1, N_L2, N_L1, "d_dense_2"))
-        return tf.nn.sigmoid(dense(d_2, N_L1, INPUT_DIM, "d_output"))
+        d_1 = tf.nn.relu(dense(d_input, N_LABELS + z_dim, n_hidden, "d_dense_1"))
+        d_2 = tf.nn.relu(dense(d_1, n_hidden, n_hidden, "d_dense_2"))
+        return tf.nn.sigmoid(dense(d_2, n_hidden, INPUT_DIM, "d_output"))
 
 
-def discriminator(z, n_in, reuse=False):
+def discriminator(z, n_in, n_hidden, reuse=False):
     """Code z (or a (z, label) pair) -> one logit: large when it looks like a sample of the
     prior, small for a code."""
     with tf.variable_scope("Discriminator", reuse=reuse):
-        dc_1 = tf.nn.relu(dense(z, n_in, N_L1, "dc_dense_1"))
-        dc_2 = tf.nn.relu(dense(dc_1, N_L1, N_L2, "dc_dense_2"))
-        return dense(dc_2, N_L2, 1, "dc_output")
+        dc_1 = tf.nn.relu(dense(z, n_in, n_hidden, "dc_dense_1"))
+        dc_2 = tf.nn.relu(dense(dc_1, n_hidden, n_hidden, "dc_dense_2"))
+        return dense(dc_2, n_hidden, 1, "dc_output")
 
 
 def build_graph(args):
@@ -120,9 +119,9 @@ def build_graph(args):
     z_in = tf.placeholder(tf.float32, [None, args.z_dim], name="Decoder_input")
     y_in = tf.placeholder(tf.float32, [None, N_LABELS], name="Decoder_labels")
 
-    z = encoder(x, args.z_dim)
-    reconstruction = decoder(z, y, args.z_dim)
-    generated = decoder(z_in, y_in, args.z_dim, reuse=True)
+    z = encoder(x, args.z_dim, args.hidden_units)
+    reconstruction = decoder(z, y, args.z_dim, args.hidden_units)
+    generated = decoder(z_in, y_in, args.z_dim, args.hidden_units, reuse=True)
     if args.pair_discriminator:
         # The discriminator judges (z, label) pairs: a prior sample goes with the same label as
         # the code it is compared with. Pairs from p(z) p(label) have z independent of the
@@ -132,8 +131,8 @@ def build_graph(args):
         # The original's discriminator judges z alone: all codes together must look like the
         # prior, but a code may still say which digit it is.
         real, fake = prior_z, z
-    d_real = discriminator(real, real.shape[1])
-    d_fake = discriminator(fake, real.shape[1], reuse=True)
+    d_real = discriminator(real, real.shape[1], args.hidden_units)
+    d_fake = discriminator(fake, real.shape[1], args.hidden_units, reuse=True)
 
     def cross_entropy(logits, label):
         target = tf.ones_like(logits) if label else tf.zeros_like(logits)

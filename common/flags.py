@@ -67,6 +67,9 @@ def arg_parser(doc, z_dim, epochs=1000, beta1=0.9, min_z_dim=1):
     add("--learning_rate", type=positive(float), default=0.001, help="Adam's learning rate")
     add("--beta1", type=beta, default=beta1, help="Adam's beta1")
     add("--z_dim", type=code_size(min_z_dim), default=z_dim, help="size of the latent code z")
+    add("--hidden_units", type=positive(int), default=1000,
+        help="units in each hidden layer of every network (the original's 1000); fewer train "
+             "faster, for a first try or a test, and draw worse")
     add("--seed", type=seed, default=0, help="seed of every random choice: same seed, same run")
     add("--max_steps", type=positive(int), default=None,
         help="stop after this many iterations in all (for smoke runs and tests)")

@@ -14,6 +14,12 @@ if "PYTEST_XDIST_WORKER" in os.environ:
     os.environ.setdefault("TF_NUM_INTRAOP_THREADS", "1")
     os.environ.setdefault("TF_NUM_INTEROP_THREADS", "1")
 
+# Networks of 128 units a hidden layer instead of the lessons' 1000, for the tests that check what
+# a run does rather than how well it learns: their checkpoints weigh 3-7 MB instead of 40-100
+# (Adam keeps two slots a weight), and they train several times faster. Part 3's short run keeps
+# the full width: only that learns to follow the label within a few hundred iterations.
+SMALL = ("--hidden_units", "128")
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DATA_DIR = os.path.join(ROOT, "Data")
 sys.path.insert(0, ROOT)

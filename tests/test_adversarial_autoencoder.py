@@ -10,7 +10,7 @@ import adversarial_autoencoder as aae
 from common import flags, mnist
 import tensorflow.compat.v1 as tf
 from conftest import (RUN_FILES, differing_pairs, event_tags, png_size, read_log, read_metrics,
-                      read_png, run_script, train_run)
+                      SMALL, read_png, run_script, train_run)
 
 MODEL = "Adversarial_Autoencoder"
 
@@ -19,7 +19,7 @@ MODEL = "Adversarial_Autoencoder"
 def trained(tmp_path_factory, mnist_dir):
     """60 iterations of batch 100: summaries at steps 0 and 50, one checkpoint at the end."""
     return train_run(tmp_path_factory, "adversarial_autoencoder.py", MODEL,
-                     "--max_steps", "60", "--seed", "1")
+                     "--max_steps", "60", "--seed", "1", *SMALL)
 
 
 def test_run_folder_layout(trained):

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from conftest import (RUN_FILES, differing_pairs, event_tags, png_size, read_log, read_metrics,
-                      read_png, run_script, train_run)
+                      SMALL, read_png, run_script, train_run)
 
 MODEL = "Autoencoder"
 
@@ -15,7 +15,7 @@ MODEL = "Autoencoder"
 def trained(tmp_path_factory, mnist_dir):
     """300 iterations at batch 250: one full epoch (220 iterations) and a bit of the next."""
     return train_run(tmp_path_factory, "autoencoder.py", MODEL,
-                     "--max_steps", "300", "--batch_size", "250", "--seed", "1")
+                     "--max_steps", "300", "--batch_size", "250", "--seed", "1", *SMALL)
 
 
 def test_run_folder_layout(trained):

@@ -11,7 +11,7 @@ import sys
 import numpy as np
 import pytest
 
-from conftest import ROOT
+from conftest import ROOT, SMALL
 
 sys.path.insert(0, os.path.join(ROOT, "bench"))
 import quality  # bench/ is not a package: found through the path above
@@ -133,7 +133,7 @@ def test_quality_bench_trains_each_seed_and_prints_the_medians(tmp_path, mnist_d
     import subprocess
     from conftest import script_env
     proc = subprocess.run([sys.executable, os.path.join(ROOT, "bench", "quality.py"), "supervised_aae",
-                           "--seeds", "3", "4", "--out", str(tmp_path), "--", "--max_steps", "20"],
+                           "--seeds", "3", "4", "--out", str(tmp_path), "--", "--max_steps", "20", *SMALL],
                           cwd=ROOT, env=script_env(), capture_output=True, text=True, timeout=900)
     assert proc.returncode in (0, 1), proc.stderr  # 1: a target missed, as 20 iterations will
     lines = proc.stdout.splitlines()

@@ -10,10 +10,10 @@ import pytest
 
 import common
 from common import flags, runs
-from conftest import run_folders, run_script
+from conftest import SMALL, run_folders, run_script
 
 # 230 iterations at batch 250: checkpoints at the end of the first epoch (220) and at the end (230).
-SHORT = ("--batch_size", "250", "--max_steps", "230", "--seed", "4")
+SHORT = ("--batch_size", "250", "--max_steps", "230", "--seed", "4", *SMALL)
 MODEL = "Autoencoder"
 
 
@@ -75,7 +75,7 @@ def test_a_copied_run_uses_the_copys_weights_not_the_originals(trained, tmp_path
     # wrote it; and the copy's own weights are changed, so that the two can be told apart.
     with open(os.path.join(copy, "Saved_models", "checkpoint"), "w") as f:
         f.write(f'model_checkpoint_path: "{trained}/Saved_models/autoencoder-230"\n')
-    args = flags.parse(autoencoder.arg_parser(), ["--seed", "4"])
+    args = flags.parse(autoencoder.arg_parser(), ["--seed", "4", *SMALL])
     g = autoencoder.build_graph(args)
     prefix = os.path.join(copy, "Saved_models", "autoencoder-230")
     with tf.Session() as sess:

@@ -74,7 +74,7 @@ def parser_defaults(parser):
 # The original's defaults, shared by every lesson (part 1's, as `autoencoder.py --help` states them).
 ORIGINAL_DEFAULTS = {"--train": "True", "--resume": "None", "--run": "None", "--epochs": "1000",
                      "--batch_size": "100", "--learning_rate": "0.001", "--beta1": "0.9",
-                     "--z_dim": "2", "--seed": "0", "--max_steps": "None", "--data_dir": "Data",
+                     "--z_dim": "2", "--hidden_units": "1000", "--seed": "0", "--max_steps": "None", "--data_dir": "Data",
                      "--results_dir": "Results", "--precision": "float32", "--verbose": "False"}
 
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from common import precision
-from conftest import read_metrics, run_folders, run_script
+from conftest import SMALL, read_metrics, run_folders, run_script
 from test_resume import BRIEF, final_weights, interrupt_at
 
 BFLOAT16 = precision.cpu_has_bfloat16() or precision.has_gpu()
@@ -38,7 +38,7 @@ def both(tmp_path_factory, mnist_dir):
     results = {}
     for name in precision.CHOICES:
         results[name] = tmp_path_factory.mktemp(name)
-        run_script("autoencoder.py", "--train", "True", "--max_steps", "60", "--seed", "2",
+        run_script("autoencoder.py", "--train", "True", "--max_steps", "60", "--seed", "2", *SMALL,
                    "--precision", name, results_dir=results[name])
     return results
 

@@ -12,7 +12,7 @@ import pytest
 import adversarial_autoencoder as aae
 import adversarial_autoencoder_priors as priors
 from common import flags, likelihood
-from conftest import make_run, read_metrics, run_folders, run_script, train_run
+from conftest import SMALL, make_run, read_metrics, run_folders, run_script, train_run
 
 MODEL = "Adversarial_Autoencoder_Priors"
 
@@ -135,7 +135,7 @@ def test_label_match_counts_the_codes_in_their_own_digits_component():
 @pytest.fixture(scope="module")
 def mixture_run(tmp_path_factory, mnist_dir):
     return train_run(tmp_path_factory, "adversarial_autoencoder_priors.py", MODEL, "--max_steps", "60",
-                     "--prior", "mixture", "--use_labels", "--seed", "2")
+                     "--prior", "mixture", "--use_labels", "--seed", "2", *SMALL)
 
 
 def test_a_mixture_run_reports_how_its_codes_fill_the_components(mixture_run):
@@ -188,7 +188,7 @@ def test_parzen_chooses_the_width_on_validation_and_reports_test():
 
 def test_an_8d_run_gets_its_test_likelihood_from_the_likelihood_script(tmp_path_factory, mnist_dir):
     results, run, _ = train_run(tmp_path_factory, "adversarial_autoencoder.py", aae.MODEL,
-                                "--max_steps", "20", "--z_dim", "8")
+                                "--max_steps", "20", "--z_dim", "8", *SMALL)
     # the newest run; the estimate's cost grows with the samples, and 500 show it all works
     proc = run_script("adversarial_autoencoder_likelihood.py", "--samples", "500", results_dir=results)
     assert f"Loaded {run} (step 20)" in proc.stdout and "under 500 decoded prior samples" in proc.stdout
@@ -278,7 +278,7 @@ def test_a_resumed_run_with_labels_and_noise_equals_an_uninterrupted_one(tmp_pat
     """--resume alone takes the run's own --prior, --use_labels and --input_noise, and the prior's
     RandomState (which also draws the noise) continues where the checkpoint left it."""
     import tensorflow as tf
-    given = ("--prior", "mixture", "--use_labels", "--seed", "4")
+    given = ("--prior", "mixture", "--use_labels", "--seed", "4", *SMALL)
     script = "adversarial_autoencoder_priors.py"
     run_script(script, "--train", "True", "--max_steps", "40", *given, results_dir=tmp_path / "straight")
     run_script(script, "--train", "True", "--max_steps", "20", *given, results_dir=tmp_path / "stopped")

@@ -13,18 +13,18 @@ import pytest
 
 import common
 from common import flags, runs
-from conftest import ROOT, make_run, read_log, run_folders, run_script, script_env
+from conftest import ROOT, SMALL, make_run, read_log, run_folders, run_script, script_env
 
 SCRIPTS = {"autoencoder.py": "Autoencoder", "adversarial_autoencoder.py": "Adversarial_Autoencoder",
            "supervised_aae.py": "Supervised", "semi_supervised_aae.py": "Semi_Supervised"}
 # A short run that crosses an epoch boundary (220 iterations at batch 250), so the resumed
 # part starts from a mid-epoch data order and a reshuffle.
-SHORT = ("--batch_size", "250", "--max_steps", "260", "--seed", "5")
+SHORT = ("--batch_size", "250", "--max_steps", "260", "--seed", "5", *SMALL)
 # Parts 2-4 keep their data order with the same code (common/mnist.py), which SHORT checks across
 # an epoch's end in part 1; what they add are random streams of their own (prior samples, input
 # noise, turns and shifts, part 4's labelled batches, which end an epoch every 4 iterations), and
 # for those a fifth of the work is enough.
-BRIEF = ("--batch_size", "100", "--max_steps", "150", "--seed", "5")
+BRIEF = ("--batch_size", "100", "--max_steps", "150", "--seed", "5", *SMALL)
 
 
 def final_weights(run, step=260):
@@ -118,7 +118,7 @@ def files_of(run):
 
 
 def test_resuming_a_finished_run_is_refused_and_writes_nothing(tmp_path, mnist_dir):
-    short = ("--batch_size", "250", "--max_steps", "3")
+    short = ("--batch_size", "250", "--max_steps", "3", *SMALL)
     run_script("autoencoder.py", "--train", "True", *short, results_dir=tmp_path)
     [run] = run_folders(tmp_path, "Autoencoder")
     before = files_of(run)

@@ -12,7 +12,7 @@ import pytest
 
 import common
 from common import flags, mnist, runs
-from conftest import DATA_DIR, ROOT, make_run, run_folders, run_script, script_env
+from conftest import DATA_DIR, ROOT, SMALL, make_run, run_folders, run_script, script_env
 
 SCRIPTS = {"autoencoder.py": "Autoencoder", "adversarial_autoencoder.py": "Adversarial_Autoencoder",
            "supervised_aae.py": "Supervised", "semi_supervised_aae.py": "Semi_Supervised"}
@@ -21,7 +21,7 @@ SCRIPTS = {"autoencoder.py": "Autoencoder", "adversarial_autoencoder.py": "Adver
 def test_a_failed_save_keeps_the_previous_checkpoint(tmp_path, mnist_dir):
     import autoencoder
     import tensorflow.compat.v1 as tf
-    args = flags.parse(autoencoder_parser(), ["--results_dir", str(tmp_path), "--seed", "0"])
+    args = flags.parse(autoencoder_parser(), ["--results_dir", str(tmp_path), "--seed", "0", *SMALL])
     run = runs.start(args, "Autoencoder", None)
     g = autoencoder.build_graph(args)
     data = mnist.load(mnist_dir, 0)
@@ -43,7 +43,7 @@ def autoencoder_parser():
 
 
 def test_divergence_stops_with_the_step_and_no_traceback(tmp_path, mnist_dir):
-    proc = run_script("autoencoder.py", "--train", "True", "--max_steps", "100",
+    proc = run_script("autoencoder.py", "--train", "True", "--max_steps", "100", *SMALL,
                       "--learning_rate", "1e30", results_dir=tmp_path, check=False)
     assert proc.returncode != 0 and "Traceback" not in proc.stderr
     # step 0's update leaves the weights non-finite; step 1's loss, taken before its own
@@ -119,7 +119,7 @@ def test_part_4_refuses_bad_label_counts_noise_and_rates(argv, message, tmp_path
 
 
 def test_runs_that_cannot_be_loaded_are_refused(tmp_path, mnist_dir, monkeypatch, capsys):
-    run_script("autoencoder.py", "--train", "True", "--max_steps", "2", results_dir=tmp_path)
+    run_script("autoencoder.py", "--train", "True", "--max_steps", "2", *SMALL, results_dir=tmp_path)
     [run] = run_folders(tmp_path, "Autoencoder")
 
     def draw(script, *argv):  # the refusals in this process: (exit code, stderr)
@@ -141,7 +141,7 @@ def test_runs_that_cannot_be_loaded_are_refused(tmp_path, mnist_dir, monkeypatch
     runs.write_atomically(edited_flags, open(edited_flags).read().replace('"z_dim": 2', '"z_dim": 3'))
     code, err = draw("autoencoder.py", "--run", edited)
     assert code != 0 and "Traceback" not in err and "does not fit this model" in err
-    assert "weights is [1000, 2] in the checkpoint, [1000, 3] in this model" in err
+    assert "weights is [128, 2] in the checkpoint, [128, 3] in this model" in err
     # another script's checkpoint, even under a forged run.json, is refused by its variables
     forged = os.path.join(str(tmp_path), "Semi_Supervised", "2000-01-01_00-00-00_forged")
     shutil.copytree(run, forged, copy_function=os.link)
@@ -302,7 +302,7 @@ def test_a_disk_that_fills_during_a_save_keeps_the_checkpoint_and_leaves_no_part
     import resource
     import autoencoder
     import tensorflow.compat.v1 as tf
-    args = flags.parse(autoencoder_parser(), ["--results_dir", str(tmp_path)])
+    args = flags.parse(autoencoder_parser(), ["--results_dir", str(tmp_path), *SMALL])
     run = runs.start(args, "Autoencoder", None)
     g = autoencoder.build_graph(args)
     data = mnist.load(mnist_dir, 0)
@@ -347,7 +347,7 @@ def test_losses_that_explode_without_reaching_inf_stop_the_run(tmp_path):
 
 def test_part_4_with_a_huge_learning_rate_stops_instead_of_reporting_success(tmp_path, mnist_dir):
     proc = run_script("semi_supervised_aae.py", "--train", "True", "--learning_rate", "1000",
-                      "--max_steps", "3", results_dir=tmp_path, check=False)
+                      "--max_steps", "3", *SMALL, results_dir=tmp_path, check=False)
     assert proc.returncode == 1 and "Traceback" not in proc.stderr and "Done" not in proc.stdout
     assert "error: training diverged at step 0: supervised = " in proc.stderr
 

@@ -9,7 +9,7 @@ import pytest
 
 from common import flags, mnist
 from conftest import (RUN_FILES, differing_pairs, event_tags, png_size, read_log, read_metrics,
-                      read_png, run_script, train_part4_briefly, train_run)
+                      SMALL, read_png, run_script, train_part4_briefly, train_run)
 import semi_supervised_aae
 
 MODEL = "Semi_Supervised"
@@ -20,7 +20,7 @@ SCRIPT = "semi_supervised_aae.py"
 def trained(tmp_path_factory, mnist_dir):
     """A 40-iteration run of 200 labels: too short to learn much, long enough to write everything."""
     return train_run(tmp_path_factory, SCRIPT, MODEL,
-                     "--max_steps", "40", "--n_labels", "200", "--seed", "1")
+                     "--max_steps", "40", "--n_labels", "200", "--seed", "1", *SMALL)
 
 
 # -- the labelled set ---------------------------------------------------------------------------

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from common import flags, mnist
-from conftest import png_size, read_log, read_metrics, run_folders, run_script, train_run
+from conftest import SMALL, png_size, read_log, read_metrics, run_folders, run_script, train_run
 
 CLUSTERING = "semi_supervised_aae_clustering.py"
 LABELS_ONLY = "semi_supervised_aae_labels_only.py"
@@ -114,7 +114,7 @@ def test_too_few_clusters_get_one_clear_error(tmp_path):
 
 def test_a_short_clustering_run_names_its_clusters_and_draws_them(tmp_path_factory, mnist_dir):
     results, run, proc = train_run(tmp_path_factory, CLUSTERING, "Semi_Supervised_Clustering",
-                                   "--max_steps", "30", "--n_clusters", "16", "--seed", "3")
+                                   "--max_steps", "30", "--n_clusters", "16", "--seed", "3", *SMALL)
     assert "0 labelled and 55000 unlabelled training images" in read_log(run)
     metrics = read_metrics(run)
     assert metrics["n_clusters"] == 16 and len(metrics["cluster_digits"]) == 16
@@ -161,7 +161,7 @@ def test_the_baseline_moves_the_running_averages_with_the_labelled_batches(data)
 
 def test_a_short_labels_only_run_writes_its_own_folder_and_draws(tmp_path_factory, mnist_dir):
     results, run, _ = train_run(tmp_path_factory, LABELS_ONLY, "Semi_Supervised_Labels_Only",
-                                "--max_steps", "20", "--n_labels", "200")
+                                "--max_steps", "20", "--n_labels", "200", *SMALL)
     metrics = read_metrics(run)
     assert [k for k in metrics if k.startswith("train_loss_")] == ["train_loss_supervised"]
     # 20 iterations on 200 labels measured 65% and 64% with seeds 0 and 1; chance is 10%

@@ -22,7 +22,7 @@ import matplotlib.image
 import numpy as np
 import pytest
 
-from conftest import png_size, run_folders, run_script
+from conftest import SMALL, png_size, run_folders, run_script
 
 MODEL = "Adversarial_Autoencoder"
 BATCH_SIZE, Z_DIM = 250, 2
@@ -57,7 +57,7 @@ def results(tmp_path_factory, mnist_dir):
     """A results folder holding one run: 230 iterations of part 2."""
     results = tmp_path_factory.mktemp("results")
     run_script("adversarial_autoencoder.py", "--train", "True", "--batch_size", BATCH_SIZE,
-               "--max_steps", EPOCH_END + 10, "--seed", "3", results_dir=results)
+               "--max_steps", EPOCH_END + 10, "--seed", "3", *SMALL, results_dir=results)
     return results
 
 
