@@ -16,9 +16,13 @@ MODEL = "Supervised"
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory, mnist_dir):
-    """230 iterations at batch 250: one full epoch (220 iterations) and a bit of the next."""
+    """One epoch, 220 iterations at batch 250, ending in its evaluation and its one checkpoint.
+
+    The lesson's full width: at 128 units a hidden layer the decoder follows its label 14 % of
+    the time after this epoch (seed 1), at 1000 units 75 %. Part 1's run checks the save of a
+    run stopped mid-epoch."""
     return train_run(tmp_path_factory, "supervised_aae.py", MODEL,
-                     "--max_steps", "230", "--batch_size", "250", "--seed", "1")
+                     "--max_steps", "220", "--batch_size", "250", "--seed", "1")
 
 
 def test_run_folder_layout(trained):
@@ -28,7 +32,7 @@ def test_run_folder_layout(trained):
     for sub in RUN_FILES:
         assert os.path.exists(os.path.join(run, sub)), sub
     saved = os.listdir(os.path.join(run, "Saved_models"))
-    assert "supervised-220.index" in saved and "supervised-230.index" in saved
+    assert [name for name in saved if name.endswith(".index")] == ["supervised-220.index"]
     log = read_log(run)
     assert "step 200: reconstruction loss" in log
     assert "epoch 1/30: reconstruction loss" in log and "test reconstruction MSE" in log
@@ -37,15 +41,15 @@ def test_run_folder_layout(trained):
 def test_metrics_report_losses_and_codes(trained):
     _, run, _ = trained
     metrics = read_metrics(run)
-    assert metrics["steps"] == 230
+    assert metrics["steps"] == 220
     for key in ("train_reconstruction_loss", "train_discriminator_loss", "train_generator_loss"):
         assert math.isfinite(metrics[key]) and metrics[key] > 0, key
     assert metrics["test_reconstruction_mse"] < 0.1  # an untrained decoder scores ~0.23
     assert len(metrics["test_code_mean"]) == len(metrics["test_code_std"]) == 15
     assert metrics["quality_styles"] == 1000
     # the judge reads the digit each label asks for: this run (seed 1) measured label-following
-    # 75% and digit-likeness 42%, seed 2 76% and 38%; a decoder that ignores its label follows it
-    # one time in ten. Rows right (all ten digits of a style right) stays near 0.75^10 yet.
+    # 76% and digit-likeness 33% (at 230 iterations: 75% and 42%, seed 2 76% and 38%); a decoder
+    # that ignores its label follows it one time in ten. Rows right (all ten digits of a style right) stays near 0.75^10 yet.
     assert metrics["label_following"] > 0.4 and metrics["digit_likeness"] > 0.15, metrics
     assert 0 <= metrics["rows_right"] <= 1
 
@@ -72,7 +76,7 @@ def test_tensorboard_events_hold_the_summaries(trained):
 def test_train_false_draws_the_figures(trained):
     results, run, _ = trained
     proc = run_script("supervised_aae.py", "--train", "False", results_dir=results)
-    assert f"Loaded {run} (step 230)" in proc.stdout
+    assert f"Loaded {run} (step 220)" in proc.stdout
     metrics = read_metrics(run)
     assert (f"Digit judge, 1000 prior styles x 10 digits: label-following "
             f"{100 * metrics['label_following']:.1f} %") in proc.stdout
