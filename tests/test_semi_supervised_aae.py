@@ -141,6 +141,16 @@ def test_train_false_draws_the_figures_and_prints_the_accuracy(trained):
     # digits apart yet, so the rows' styles make most of that)
     grid = read_png(os.path.join(run, "style_digit_grid.png"), cells=(10, 10))
     assert grid.std() > 0.1 and differing_pairs(grid) > 0.3
+    # the confusion matrix: right answers on the diagonal, darker (more) than the mistakes; the
+    # median of a cell leaves out its printed count
+    cells = np.median(read_png(os.path.join(run, "confusion_matrix.png"), cells=(10, 10)), (2, 3))
+    diagonal = np.eye(10, dtype=bool)
+    assert cells[diagonal].mean() < cells[~diagonal].mean() - 0.2, cells.round(2)
+    # the accuracy curve: its validation point (tab:blue) and the test's line (tab:green). The
+    # legend's own marker is 103 blue pixels; with this run's one point, 164.
+    curve = (255 * read_png(os.path.join(run, "accuracy_curve.png"))).round()
+    pixels = {colour: (np.abs(curve - colour).max(-1) < 20).sum() for colour in ((31, 119, 180), (44, 160, 44))}
+    assert pixels[31, 119, 180] > 130 and pixels[44, 160, 44] > 300, pixels
 
 
 # -- in process: what each phase trains, and that the whole learns ----------------------------------
