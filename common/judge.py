@@ -4,8 +4,9 @@ The lessons claim things about what their decoders draw: part 2's "every point o
 decodes to a digit", part 3's "hold the style, change the label, and the digit changes with it".
 The judge turns those claims into numbers. It is trained once, on the 55,000 training images
 only (never on anything a decoder drew), cached in <data_dir>/judge/, and refuses to score
-unless it classifies at least 99 % of the 10,000 test images correctly. A cache made by another
-recipe, from other files, or damaged (its weights' md5s are kept beside them) is trained anew. With it:
+unless it classifies at least 99 % of the 10,000 test images correctly (measured when it is
+trained, and kept in the cache beside its weights' md5s). A cache made by another recipe, from
+other files, or damaged is trained anew. With it:
 
 - label-following: decode styles z drawn from the prior, each as every digit 0-9; the share of
   images the judge reads as the digit the decoder was given;
@@ -132,7 +133,11 @@ class Judge:
 
     def check(self, data):
         """Measure the test accuracy; refuse (UserError) a judge below the floor."""
-        self.test_accuracy = self.accuracy(data.test)
+        return self.passes(self.accuracy(data.test))
+
+    def passes(self, test_accuracy):
+        """The judge, with its test accuracy; refuse (UserError) it below the floor."""
+        self.test_accuracy = test_accuracy
         if self.test_accuracy < ACCURACY_FLOOR:
             raise UserError(f"the digit judge classifies only {100 * self.test_accuracy:.2f} % of the "
                             f"test images correctly (it must reach {100 * ACCURACY_FLOOR:g} %): its "
@@ -179,27 +184,32 @@ def weight_files(folder):
 
 
 def cached(folder):
-    """Whether `folder` holds a judge made by this recipe from these files, undamaged."""
+    """What judge.json says of the judge in `folder` if it was made by this recipe from these
+    files and is undamaged; None otherwise."""
     try:
         with open(os.path.join(folder, "judge.json")) as f:
             saved = json.load(f)
-        return saved["fingerprint"] == fingerprint() and all(
+        fits = saved["fingerprint"] == fingerprint() and all(
             mnist.md5_of(path) == saved["md5"][name] for name, path in weight_files(folder).items())
+        return saved if fits and isinstance(saved["test_accuracy"], float) else None
     except (OSError, ValueError, KeyError, TypeError):
-        return False
+        return None
 
 
 def load(data_dir):
     """The judge cached in <data_dir>/judge/, trained and cached first if there is none that fits.
 
-    Whether cached or new, it is checked against the test images before it scores anything.
+    Whether cached or new, its accuracy on the test images is checked before it scores anything.
     """
     folder = os.path.join(data_dir, FOLDER)
-    data = mnist.load(data_dir, SEED)
     judge = Judge()
-    if cached(folder):
+    saved = cached(folder)
+    if saved:
+        # The very weights it was measured with (their md5s match): measuring them again in
+        # every script would cost a pass over the test images and loading MNIST a second time.
         judge.saver.restore(judge.sess, os.path.join(folder, PREFIX))
-        return judge.check(data)
+        return judge.passes(saved["test_accuracy"])
+    data = mnist.load(data_dir, SEED)
     print(f"Training the digit judge (once: it is kept in {folder})", flush=True)
     judge.train(data.train)
     judge.check(data)

@@ -35,8 +35,10 @@ def test_a_judge_below_its_accuracy_floor_refuses_to_score(weak_judge, data):
         weak_judge.check(data)
 
 
-def test_the_projects_judge_clears_its_floor(digit_judge):
-    assert digit_judge.test_accuracy >= judge.ACCURACY_FLOOR
+def test_the_projects_judge_clears_its_floor(digit_judge, data):
+    measured = digit_judge.accuracy(data.test)  # loaded from its cache, it gives the recorded one
+    assert measured >= judge.ACCURACY_FLOOR
+    assert measured == pytest.approx(digit_judge.test_accuracy, abs=0.001)
 
 
 def rows_of_real_digits(data, n_rows):
@@ -93,6 +95,17 @@ def test_the_cache_is_used_and_refused_when_it_does_not_fit(digit_judge, mnist_d
     saved["fingerprint"]["version"] += 1  # made by another recipe
     (folder / "judge.json").write_text(json.dumps(saved))
     assert not judge.cached(str(folder))
+
+
+def test_a_cached_judge_is_held_to_the_accuracy_it_was_measured_at(digit_judge, mnist_dir, tmp_path):
+    folder = tmp_path / "judge"
+    shutil.copytree(os.path.join(mnist_dir, judge.FOLDER), folder)
+    assert judge.load(str(tmp_path)).test_accuracy == digit_judge.test_accuracy
+    saved = json.load(open(folder / "judge.json"))
+    saved["test_accuracy"] = 0.95
+    (folder / "judge.json").write_text(json.dumps(saved))
+    with pytest.raises(UserError, match=r"classifies only 95\.00 % of the test images"):
+        judge.load(str(tmp_path))
 
 
 def test_a_decoder_that_draws_one_digit_is_given_away(digit_judge, data):
