@@ -25,6 +25,8 @@ other files, or damaged is trained anew. With it:
 Network: 28x28 -> conv 5x5 (32) -> max-pool -> conv 5x5 (64) -> max-pool -> 256 -> 10, ReLU;
 Adam, batches of 100, 3 epochs at learning rate 0.001 and a fourth at 0.0001.
 """
+import contextlib
+import fcntl
 import json
 import os
 import shutil
@@ -203,18 +205,39 @@ def load(data_dir):
     """
     folder = os.path.join(data_dir, FOLDER)
     judge = Judge()
-    saved = cached(folder)
-    if saved:
-        # The very weights it was measured with (their md5s match): measuring them again in
-        # every script would cost a pass over the test images and loading MNIST a second time.
-        judge.saver.restore(judge.sess, os.path.join(folder, PREFIX))
-        return judge.passes(saved["test_accuracy"])
-    data = mnist.load(data_dir, SEED)
-    print(f"Training the digit judge (once: it is kept in {folder})", flush=True)
-    judge.train(data.train)
-    judge.check(data)
-    save(judge, folder)
+    with one_trainer(data_dir):
+        saved = cached(folder)
+        if saved:
+            # The very weights it was measured with (their md5s match): measuring them again in
+            # every script would cost a pass over the test images and loading MNIST once more.
+            judge.saver.restore(judge.sess, os.path.join(folder, PREFIX))
+            return judge.passes(saved["test_accuracy"])
+        data = mnist.load(data_dir, SEED)
+        print(f"Training the digit judge (once: it is kept in {folder})", flush=True)
+        judge.train(data.train)
+        judge.check(data)
+        save(judge, folder)
     return judge
+
+
+@contextlib.contextmanager
+def one_trainer(data_dir):
+    """Held while a script looks for the judge and trains it if there is none, so that scripts
+    started side by side on a fresh data folder wait for the first one's judge instead of each
+    training their own. The lock is the kernel's (flock): a script that dies lets go of it. A data
+    folder that cannot take the lock file gets no lock (nor a cache)."""
+    try:
+        lock = open(os.path.join(data_dir, ".judge.lock"), "a")
+    except OSError:
+        yield
+        return
+    with lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            print("Waiting for another script to finish training the digit judge", flush=True)
+            fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
 
 
 def save(judge, folder):

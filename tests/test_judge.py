@@ -3,6 +3,9 @@ retrained when its cache does not fit, and its scores behave on inputs whose ans
 import json
 import os
 import shutil
+import subprocess
+import sys
+import time
 
 import numpy as np
 import pytest
@@ -117,3 +120,17 @@ def test_a_decoder_that_draws_one_digit_is_given_away(digit_judge, data):
     every_digit = digit_judge.score_grid(rows_of_real_digits(data, 100))
     assert every_digit["digits_drawn"] > 9.9
     assert "few digits" not in judge.describe(every_digit, "test")
+
+
+def test_a_script_waits_for_the_judge_another_one_is_training(digit_judge, mnist_dir, tmp_path, capsys):
+    shutil.copytree(os.path.join(mnist_dir, judge.FOLDER), tmp_path / "judge")
+    holds_the_lock = ("import fcntl, sys, time; lock = open(sys.argv[1], 'a'); "
+                      "fcntl.flock(lock, fcntl.LOCK_EX); print('held', flush=True); time.sleep(2)")
+    other = subprocess.Popen([sys.executable, "-c", holds_the_lock, str(tmp_path / ".judge.lock")],
+                             stdout=subprocess.PIPE, text=True)
+    assert other.stdout.readline() == "held\n"
+    started = time.time()
+    waited = judge.load(str(tmp_path))
+    assert time.time() - started > 1 and other.wait() == 0
+    assert "Waiting for another script to finish training the digit judge" in capsys.readouterr().out
+    assert waited.test_accuracy == digit_judge.test_accuracy
