@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from conftest import (RUN_FILES, differing_pairs, event_tags, png_size, read_log, read_metrics,
-                      SMALL, read_png, run_script, train_run)
+                      read_png, run_script, train_run)
 
 MODEL = "Autoencoder"
 
