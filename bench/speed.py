@@ -60,6 +60,7 @@ included.
 import argparse
 import glob
 import importlib
+import itertools
 import json
 import os
 import platform
@@ -300,7 +301,7 @@ def setup(name, data_dir, precision):
     """(module, flags, graph, next_feed, iterations per epoch) of one script, as its train() has them.
 
     next_feed takes no arguments: it calls the script's own next_feed() with the data and the
-    random sources that its train() passes.
+    random sources that its train() passes (part 4: the step, counted from 0).
     """
     from common import flags, mnist
     module = importlib.import_module(name)
@@ -312,8 +313,8 @@ def setup(name, data_dir, precision):
     g = module.build_graph(args)
     if name == "semi_supervised_aae":
         labelled, unlabelled = mnist.split_labelled(data.train, args.n_labels, args.seed)
-        rng = np.random.RandomState(args.seed)
-        return (module, args, g, lambda: module.next_feed(g, unlabelled, labelled, rng, args),
+        steps = itertools.count()
+        return (module, args, g, lambda: module.next_feed(g, unlabelled, labelled, args, next(steps)),
                 unlabelled.num_examples // args.batch_size)
     if name == "autoencoder":
         next_feed = lambda: module.next_feed(g, data, args)
