@@ -257,7 +257,7 @@ def random_inputs(g, args):
 
     Each draw is a stateless op seeded by --seed, the fed step and its stream: the calls of one
     iteration (see train_step) all see the same numbers, and a resumed run draws what an
-    uninterrupted one did without a random state to save. Python feeds images and labels alone.
+    uninterrupted one did without a random state to save. Python feeds the batches and the step.
     """
     key = tf.stack([tf.constant(args.seed, tf.int64), g.step])
     seed = {name: tf.random.experimental.stateless_fold_in(key, i) for i, name in enumerate(STREAMS)}
@@ -279,8 +279,9 @@ def noisy(images, std, seed):
 
     The noise is made from uniform numbers by the Box-Muller transform: two uniform numbers
     u, v give two independent normal ones, sqrt(-2 log u) times cos and sin of 2 pi v. On a CPU
-    it takes a third of the time of TensorFlow's own normal sampler, which works one number at a
-    time where these element-wise ops work on many; an iteration needs over 400,000 of them.
+    that takes less than half the time of TensorFlow's own normal sampler, which works one number
+    at a time where these element-wise ops work on many; an iteration draws over 400,000 (the
+    unlabelled batch's noise once in each of the three calls that read it).
     """
     if not std:
         return images
@@ -292,7 +293,7 @@ def noisy(images, std, seed):
 
 def random_views(images, max_degrees, max_shift, turn_seed, shift_seed):
     """Each image turned by its own random angle of up to max_degrees either way, then moved by
-    its own random whole-pixel offset of up to max_shift down and across."""
+    its own random whole number of pixels, up to max_shift either way, down and across."""
     n = tf.shape(images)[0]
     radians = max_degrees * np.pi / 180
     angles = tf.random.stateless_uniform([n], turn_seed, -radians, radians)
