@@ -167,6 +167,7 @@ def build_graph(args, phases=PHASES, n_clusters=N_CLASSES, categorical_input=Non
     tf.reset_default_graph()
     tf.set_random_seed(args.seed)
     g = placeholders(args, n_clusters)
+    random_inputs(g, args)
 
     # In training, batch normalisation uses each batch's own statistics; the running averages
     # move with the first phase (see optimisers), towards those of the batch it reads.
@@ -213,41 +214,112 @@ def build_graph(args, phases=PHASES, n_clusters=N_CLASSES, categorical_input=Non
     g.losses = {name: loss for name, loss in g.losses.items() if name in g.train_ops}
     g.summaries = summarise_graph(g, z, y, reconstruction)
 
-    # What evaluation reads: the same paths, except that with --batch_norm they normalise by the
-    # running averages. Built last, so that the random initialisers draw as they do without it.
-    g.logits = logits
-    if args.batch_norm:
-        eval_z, g.logits = encoder(g.x_encoder, args.z_dim, n_clusters, args.hidden_units,
-                                   reuse=True, norm="running")
-        eval_reconstruction = decoder(tf.nn.softmax(g.logits), eval_z, args.z_dim, n_clusters,
-                                      args.hidden_units, reuse=True)
-        g.mse = tf.reduce_mean(tf.square(g.x - eval_reconstruction))
+    # What evaluation reads: the same paths from the clean images, which with --batch_norm
+    # normalise by the running averages. Built last, so that the random initialisers draw as they
+    # do without it.
+    eval_z, g.logits = encoder(g.x, args.z_dim, n_clusters, args.hidden_units, reuse=True,
+                               norm="running" if args.batch_norm else None)
+    eval_reconstruction = decoder(tf.nn.softmax(g.logits), eval_z, args.z_dim, n_clusters,
+                                  args.hidden_units, reuse=True)
+    g.mse = tf.reduce_mean(tf.square(g.x - eval_reconstruction))
     g.prediction = tf.argmax(g.logits, 1)
     g.saver = tf.train.Saver(max_to_keep=2)
     return g
 
 
 def placeholders(args, n_clusters):
-    """What each iteration feeds the graph."""
+    """What each iteration feeds the graph: its images, labels and number, and the rates."""
     g = types.SimpleNamespace(n_clusters=n_clusters)
     g.x = tf.placeholder(tf.float32, [None, INPUT_DIM], name="Input")
     g.x_labelled = tf.placeholder(tf.float32, [None, INPUT_DIM], name="Labelled_input")
-    g.x_labelled_encoder = tf.placeholder_with_default(g.x_labelled, [None, INPUT_DIM],
-                                                       name="Labelled_encoder_input")
     g.y_labelled = tf.placeholder(tf.float32, [None, n_clusters], name="Labels")
-    g.z_prior = tf.placeholder(tf.float32, [None, args.z_dim], name="Prior_z")
-    g.y_prior = tf.placeholder(tf.float32, [None, n_clusters], name="Prior_label")
+    # The iteration's number: with --seed it keys everything the iteration draws at random.
+    g.step = tf.placeholder(tf.int64, [], name="Step")
     # Codes we feed ourselves to the decoder: the style x digit grid.
     g.z_in = tf.placeholder(tf.float32, [None, args.z_dim], name="Decoder_input_z")
     g.y_in = tf.placeholder(tf.float32, [None, n_clusters], name="Decoder_input_label")
-    # In training the encoder sees a noisy copy of x (fed here) and the decoder must rebuild the
-    # clean x; to measure accuracy the encoder sees x itself.
-    g.x_encoder = tf.placeholder_with_default(g.x, [None, INPUT_DIM], name="Encoder_input")
     # Every optimiser's rate is multiplied by one of these, fed each iteration: 1, then 0.1 and
     # 0.01 late in training, the adversarial phases' at their own times (--adversarial_drops).
     g.decay = tf.placeholder_with_default(1.0, [], name="Learning_rate_decay")
     g.adversarial_decay = tf.placeholder_with_default(1.0, [], name="Adversarial_rate_decay")
     return g
+
+
+# The random draws of an iteration, each from a stream of its own.
+STREAMS = ("input_noise", "labelled_noise", "turns", "shifts", "prior_z", "prior_label")
+
+
+def random_inputs(g, args):
+    """What training reads at random, drawn in the graph: the noisy copy of x that the encoder
+    sees (the decoder must rebuild the clean x), the labelled batch turned, shifted and noisy,
+    and as many samples of the priors, z and one-hot labels, as x has images.
+
+    Each draw is a stateless op seeded by --seed, the fed step and its stream: the calls of one
+    iteration (see train_step) all see the same numbers, and a resumed run draws what an
+    uninterrupted one did without a random state to save. Python feeds the batches and the step.
+    """
+    key = tf.stack([tf.constant(args.seed, tf.int64), g.step])
+    seed = {name: tf.random.experimental.stateless_fold_in(key, i) for i, name in enumerate(STREAMS)}
+    g.x_encoder = noisy(g.x, args.input_noise, seed["input_noise"])
+    views = g.x_labelled
+    # Clustering has no labelled images, nor the flags that turn and shift them.
+    max_degrees, max_shift = getattr(args, "rotate", 0), getattr(args, "shift", 0)
+    if max_degrees or max_shift:
+        views = random_views(views, max_degrees, max_shift, seed["turns"], seed["shifts"])
+    g.x_labelled_encoder = noisy(views, args.input_noise, seed["labelled_noise"])
+    n = tf.shape(g.x)[0]
+    g.z_prior = tf.random.stateless_normal([n, args.z_dim], seed["prior_z"], stddev=args.prior_std)
+    g.y_prior = tf.one_hot(tf.random.stateless_uniform([n], seed["prior_label"], 0, g.n_clusters,
+                                                       dtype=tf.int32), g.n_clusters)
+
+
+def noisy(images, std, seed):
+    """images with Gaussian noise of that std added to each pixel.
+
+    The noise is made from uniform numbers by the Box-Muller transform: two uniform numbers
+    u, v give two independent normal ones, sqrt(-2 log u) times cos and sin of 2 pi v. On a CPU
+    that takes less than half the time of TensorFlow's own normal sampler, which works one number
+    at a time where these element-wise ops work on many; an iteration draws over 400,000 (the
+    unlabelled batch's noise once in each of the three calls that read it).
+    """
+    if not std:
+        return images
+    half = [tf.shape(images)[0], INPUT_DIM // 2]  # the cos half of the pixels, then the sin half
+    u, v = tf.unstack(tf.random.stateless_uniform([2, *half], seed, minval=2.0 ** -24))  # u > 0
+    radius, angle = std * tf.sqrt(-2.0 * tf.math.log(u)), 2 * np.pi * v
+    return images + tf.concat([radius * tf.cos(angle), radius * tf.sin(angle)], axis=1)
+
+
+def random_views(images, max_degrees, max_shift, turn_seed, shift_seed):
+    """Each image turned by its own random angle of up to max_degrees either way, then moved by
+    its own random whole number of pixels, up to max_shift either way, down and across."""
+    n = tf.shape(images)[0]
+    radians = max_degrees * np.pi / 180
+    angles = tf.random.stateless_uniform([n], turn_seed, -radians, radians)
+    offsets = tf.random.stateless_uniform([n, 2], shift_seed, -max_shift, max_shift + 1,
+                                          dtype=tf.int32)
+    return turn_and_shift(images, angles, tf.cast(offsets, tf.float32))
+
+
+def turn_and_shift(images, angles, offsets):
+    """Each image turned anticlockwise about its centre by its angle (radians), then moved by
+    its (down, right) offset; its pixels read between the original's by bilinear interpolation,
+    blank where they come from outside the picture.
+
+    TensorFlow's transform op reads output pixel (column x, row y) from the input at (a0 x + a1 y
+    + a2, b0 x + b1 y + b2). Turning and moving are one such map: the output pixel, moved back by
+    the offset and turned back about the centre c, is where the input is read.
+    """
+    c = 13.5  # the centre of a 28 x 28 picture, in the pixel indices the op uses
+    cos, sin = tf.cos(angles), tf.sin(angles)
+    x0, y0 = c + offsets[:, 1], c + offsets[:, 0]  # where the centre goes
+    zero = tf.zeros_like(angles)
+    transforms = tf.stack([cos, -sin, c - cos * x0 + sin * y0,
+                           sin, cos, c - sin * x0 - cos * y0, zero, zero], axis=1)
+    turned = tf.raw_ops.ImageProjectiveTransformV3(
+        images=tf.reshape(images, [-1, 28, 28, 1]), transforms=transforms,
+        output_shape=[28, 28], fill_value=0.0, interpolation="BILINEAR", fill_mode="CONSTANT")
+    return tf.reshape(turned, [-1, INPUT_DIM])
 
 
 def optimisers(args, g, phases):
@@ -303,10 +375,10 @@ def train_step(sess, g, feed):
     return losses
 
 
-def sample_prior(rng, n, args, n_clusters=N_CLASSES):
-    """n style codes from N(0, prior_std^2 I) and n one-hot labels (clusters) drawn uniformly."""
-    return (rng.normal(0.0, args.prior_std, (n, args.z_dim)).astype(np.float32),
-            np.eye(n_clusters, dtype=np.float32)[rng.randint(0, n_clusters, n)])
+def prior_styles(args, n):
+    """n style codes from N(0, prior_std^2 I), the same ones for a seed."""
+    return np.random.RandomState(args.seed).normal(0.0, args.prior_std, (n, args.z_dim)).astype(
+        np.float32)
 
 
 def learning_rate_decay(args, epoch, drops=LR_DROPS):
@@ -315,71 +387,16 @@ def learning_rate_decay(args, epoch, drops=LR_DROPS):
     return 0.1 ** sum(epoch >= f * args.epochs for f in drops)
 
 
-def next_feed(g, unlabelled, labelled, rng, args, epoch=0):
-    """The feed of one iteration in the given epoch: unlabelled images, prior samples, a labelled
-    batch (unless labelled is None: clustering), the learning-rate decays.
-
-    The rotations, shifts and input noise come from rng, like the prior samples, so a resumed run
-    draws the same.
-    """
-    x = unlabelled.next_batch(args.batch_size)[0]
-    if labelled is not None:
-        x_labelled, y_labelled = labelled.next_batch(args.labelled_batch_size)
-        if args.rotate:
-            x_labelled = rotate_images(x_labelled, args.rotate, rng)
-        if args.shift:
-            x_labelled = shift_images(x_labelled, args.shift, rng)
-    z_prior, y_prior = sample_prior(rng, args.batch_size, args, g.n_clusters)
-    feed = {g.x: x, g.x_encoder: noisy(x, rng, args), g.z_prior: z_prior, g.y_prior: y_prior,
+def next_feed(g, unlabelled, labelled, args, step, epoch=0):
+    """The feed of iteration `step`, in the given epoch: unlabelled images, a labelled batch
+    (unless labelled is None: clustering), the learning-rate decays and the step, from which the
+    graph draws the rest (see random_inputs)."""
+    feed = {g.step: step, g.x: unlabelled.next_batch(args.batch_size)[0],
             g.decay: learning_rate_decay(args, epoch),
             g.adversarial_decay: learning_rate_decay(args, epoch, args.adversarial_drops)}
     if labelled is not None:
-        feed.update({g.x_labelled: x_labelled, g.x_labelled_encoder: noisy(x_labelled, rng, args),
-                     g.y_labelled: y_labelled})
+        feed[g.x_labelled], feed[g.y_labelled] = labelled.next_batch(args.labelled_batch_size)
     return feed
-
-
-def noisy(images, rng, args):
-    return images + rng.normal(0.0, args.input_noise, images.shape).astype(np.float32)
-
-
-def shift_images(images, max_shift, rng):
-    """Each image moved by its own random whole-pixel offset of up to max_shift in x and in y.
-
-    Pixels moved in from outside are blank (MNIST's background), not wrapped around.
-    """
-    n, s = len(images), max_shift
-    padded = np.pad(images.reshape(n, 28, 28), ((0, 0), (s, s), (s, s)))
-    dy, dx = rng.randint(-s, s + 1, (2, n, 1))
-    rows = (np.arange(28) + s + dy)[:, :, None]
-    cols = (np.arange(28) + s + dx)[:, None, :]
-    return padded[np.arange(n)[:, None, None], rows, cols].reshape(n, INPUT_DIM)
-
-
-def rotate_images(images, max_degrees, rng):
-    """Each image turned about its centre by its own random angle of up to max_degrees either
-    way, its pixels read between the original's by bilinear interpolation; pixels brought in
-    from outside the picture are blank."""
-    n, pad = len(images), 2  # a blank border to read from where a point falls outside
-    side = 28 + 2 * pad
-    padded = np.pad(images.reshape(n, 28, 28), ((0, 0), (pad, pad), (pad, pad))).ravel()
-    angle = np.deg2rad(rng.uniform(-max_degrees, max_degrees, n))[:, None, None]
-    cos, sin = np.cos(angle), np.sin(angle)
-    dy, dx = np.mgrid[0:28, 0:28] - 13.5  # each output pixel's offset from the centre
-    # Where in the padded original each output pixel comes from. A point beyond the padding is
-    # moved to the second-last row or column, so that its neighbour below (or to the right) is
-    # still inside the array; both are blank.
-    last = side - 2
-    src_y = np.clip(13.5 + pad + cos * dy - sin * dx, 0, last)
-    src_x = np.clip(13.5 + pad + sin * dy + cos * dx, 0, last)
-    y0, x0 = src_y.astype(int), src_x.astype(int)
-    wy, wx = src_y - y0, src_x - x0
-    # The four pixels around each point, read from the flattened batch by one index each: this
-    # runs on the Python thread every iteration, so it is kept to four plain lookups.
-    corner = (np.arange(n)[:, None, None] * side + y0) * side + x0
-    top = (1 - wx) * padded[corner] + wx * padded[corner + 1]
-    bottom = (1 - wx) * padded[corner + side] + wx * padded[corner + side + 1]
-    return ((1 - wy) * top + wy * bottom).reshape(n, INPUT_DIM).astype(np.float32)
 
 
 def train(args, model=MODEL, phases=PHASES):
@@ -416,10 +433,12 @@ def train_loop(sess, g, run, args, data, unlabelled, labelled, evaluate):
 
     Returns the last step, its losses and the seconds it all took.
     """
-    rng = np.random.RandomState(args.seed)
     steps_per_epoch = unlabelled.num_examples // args.batch_size
+    # The batches' order: all else random is drawn in the graph from the step. A checkpoint of
+    # an earlier version also holds the state of the numpy generator that drew it in Python; it
+    # is not read, and such a run goes on with the graph's draws.
     random_sources = {name: source for name, source in (
-        ("unlabelled", unlabelled), ("labelled", labelled), ("prior", rng)) if source is not None}
+        ("unlabelled", unlabelled), ("labelled", labelled)) if source is not None}
     writer = tf.summary.FileWriter(run.tensorboard, graph=sess.graph)
     sess.run(tf.global_variables_initializer())
     start = run.restore(sess, g.saver, **random_sources) if args.resume else 0
@@ -430,7 +449,7 @@ def train_loop(sess, g, run, args, data, unlabelled, labelled, evaluate):
                 "iterations an epoch")
     step, losses, started = start, {}, time.time()
     for step in run.steps(start, args, steps_per_epoch):
-        feed = next_feed(g, unlabelled, labelled, rng, args, step // steps_per_epoch)
+        feed = next_feed(g, unlabelled, labelled, args, step, step // steps_per_epoch)
         losses = train_step(sess, g, feed)
         run.check_finite(step, **losses)
         with run.outside_training():
@@ -468,8 +487,7 @@ def style_grid(sess, g, args, n_styles=N_CLASSES):
     Row r is one style z, shared by the whole row; column c is digit c. Returns the images, row
     after row.
     """
-    styles = sample_prior(np.random.RandomState(args.seed), n_styles, args, g.n_clusters)[0]
-    grid_z = np.repeat(styles, g.n_clusters, axis=0)
+    grid_z = np.repeat(prior_styles(args, n_styles), g.n_clusters, axis=0)
     grid_y = np.tile(np.eye(g.n_clusters), (n_styles, 1))
     return sess.run(g.generated, feed_dict={g.z_in: grid_z, g.y_in: grid_y})
 

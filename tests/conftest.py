@@ -92,16 +92,14 @@ def png_size(path):
 def train_part4_briefly(ssa, args, g, data, iterations=150):
     """Validation accuracy of a part-4 graph before and after a few iterations on 1,000 labels,
     and the last iteration's losses."""
-    import numpy as np
     import tensorflow.compat.v1 as tf
     from common import mnist
     labelled, unlabelled = mnist.split_labelled(data.train, 1000, args.seed)
-    rng = np.random.RandomState(args.seed)
     with tf.Session() as sess:
         sess.run(tf.global_variables_initializer())
         untrained = ssa.accuracy(sess, g, data.validation)
-        for _ in range(iterations):
-            losses = ssa.train_step(sess, g, ssa.next_feed(g, unlabelled, labelled, rng, args))
+        for step in range(iterations):
+            losses = ssa.train_step(sess, g, ssa.next_feed(g, unlabelled, labelled, args, step))
         return untrained, ssa.accuracy(sess, g, data.validation), losses
 
 

@@ -200,7 +200,7 @@ def phase_rate(args, phase):
 def test_each_phase_changes_only_its_own_networks(model, data, phase):
     ssa, args, g, tf = model
     labelled, unlabelled = mnist.split_labelled(data.train, 1000, args.seed)
-    feed = ssa.next_feed(g, unlabelled, labelled, np.random.RandomState(0), args)
+    feed = ssa.next_feed(g, unlabelled, labelled, args, 0)
     before, after = first_step(tf, g, phase, feed)
     changed = {scope for scope in SCOPES
                if any(not np.array_equal(b, a) for b, a in zip(before[scope], after[scope]))}
@@ -215,7 +215,7 @@ def test_adversarial_drops_move_the_adversarial_rates_alone(model, data, phase, 
     # epoch 13 of 30: past --adversarial_drops 0.4 (epoch 12), before the others' drop (epoch 15)
     args = argparse.Namespace(**{**vars(args), "epochs": 30, "adversarial_drops": [0.4, 0.75]})
     labelled, unlabelled = mnist.split_labelled(data.train, 1000, args.seed)
-    feed = ssa.next_feed(g, unlabelled, labelled, np.random.RandomState(0), args, epoch=13)
+    feed = ssa.next_feed(g, unlabelled, labelled, args, 0, epoch=13)
     assert (feed[g.decay], feed[g.adversarial_decay]) == (1, pytest.approx(0.1))
     largest = largest_move(*first_step(tf, g, phase, feed))
     assert largest == pytest.approx(phase_rate(args, phase) * 0.1 ** drops, rel=1e-2)

@@ -53,84 +53,172 @@ def test_a_boolean_flag_given_alone_means_true(argv, value):
     assert flags.parse(ssa.arg_parser(), ["--pair_discriminator", "False"]).pair_discriminator is False
 
 
-# -- the levers of the paper's accuracy: shifted labelled images, the pair discriminator ----------
+# -- the random feed, drawn in the graph: turns, shifts, noise, the priors' samples --------------
 
-def test_shifted_images_move_whole_and_bring_in_blank_pixels():
+def transformed(images, degrees, offsets):
+    """ssa.turn_and_shift on numpy arrays: each image turned by its angle (degrees) and moved by
+    its (down, right) offset; the results as 28 x 28 pictures."""
+    import tensorflow.compat.v1 as tf
     import semi_supervised_aae as ssa
-    images = np.zeros((3, 784), np.float32)
-    images[:, 14 * 28 + 14] = 1.0  # one lit pixel in the middle of each image
-    images[2, 0] = 0.5  # and one in the top left corner of the last
-    rng = np.random.RandomState(0)
-    shifted = ssa.shift_images(images, 2, rng).reshape(3, 28, 28)
-    # the offsets drawn: each image shows the original's pixel (r + dy, c + dx) at (r, c)
-    dy, dx = np.random.RandomState(0).randint(-2, 3, (2, 3))
-    for i in range(3):
-        assert shifted[i, 14 - dy[i], 14 - dx[i]] == 1.0
-    corner_kept = dy[2] <= 0 and dx[2] <= 0  # else the corner pixel moved out of the picture
-    assert shifted.sum() == pytest.approx(3.0 + (0.5 if corner_kept else 0))
-    np.testing.assert_array_equal(ssa.shift_images(images, 0, rng), images)
+    with tf.Graph().as_default(), tf.Session() as sess:
+        out = ssa.turn_and_shift(tf.constant(np.reshape(images, (-1, 784)), tf.float32),
+                                 tf.constant(np.deg2rad(degrees), tf.float32),
+                                 tf.constant(offsets, tf.float32))
+        return sess.run(out).reshape(-1, 28, 28)
 
 
-class FixedAngle:
-    """Stands in for the run's RandomState where rotate_images draws its angles."""
-
-    def __init__(self, degrees):
-        self.degrees = degrees
-
-    def uniform(self, low, high, n):
-        assert -low == high and abs(self.degrees) <= high
-        return np.full(n, float(self.degrees))
+def moved(picture, down, right):
+    """picture moved by whole pixels with numpy, blank where nothing was."""
+    out = np.zeros_like(picture)
+    out[max(down, 0):28 + min(down, 0), max(right, 0):28 + min(right, 0)] = \
+        picture[max(-down, 0):28 + min(-down, 0), max(-right, 0):28 + min(-right, 0)]
+    return out
 
 
-def test_rotated_images_turn_about_the_centre_and_keep_their_ink():
+def test_a_quarter_turn_is_numpys_anticlockwise_rot90(data):
+    digits = data.train.images[:3].reshape(3, 28, 28)
+    turned = transformed(digits, [90, 90, -90], np.zeros((3, 2)))
+    np.testing.assert_allclose(turned[:2], np.rot90(digits[:2], axes=(1, 2)), atol=1e-5)
+    np.testing.assert_allclose(turned[2], np.rot90(digits[2], -1), atol=1e-5)  # -90: clockwise
+
+
+def test_a_shift_moves_the_picture_whole_and_brings_in_blank_pixels():
+    # ink up to the edges, so that pixels wrapped around or smeared would show
+    picture = np.random.RandomState(0).uniform(0.1, 1, (28, 28)).astype(np.float32)
+    shifted = transformed(picture, [0], [[2, -1]])[0]  # two rows down, one column left
+    np.testing.assert_array_equal(shifted, moved(picture, 2, -1))
+    assert (shifted[:2] == 0).all() and (shifted[:, -1] == 0).all()
+
+
+def test_an_image_is_turned_before_it_is_shifted():
+    picture = np.random.RandomState(1).uniform(0.1, 1, (28, 28)).astype(np.float32)
+    both = transformed(picture, [90], [[2, -1]])[0]
+    np.testing.assert_allclose(both, moved(np.rot90(picture), 2, -1), atol=1e-5)
+    assert not np.allclose(both, np.rot90(moved(picture, 2, -1)), atol=0.1)
+
+
+def random_views(images, max_degrees, max_shift, step=0):
+    """ssa.random_views on numpy arrays, its two streams seeded by the step."""
+    import tensorflow.compat.v1 as tf
     import semi_supervised_aae as ssa
-    images = np.zeros((1, 28, 28), np.float32)
-    images[0, 4, 14] = 1.0  # a lit pixel 9.5 rows above the centre (13.5, 13.5), 0.5 right of it
-    images = images.reshape(1, 784)
-    quarter = ssa.rotate_images(images, 90, FixedAngle(90)).reshape(28, 28)
-    # a quarter turn takes it to 9.5 columns from the centre, on one side or the other
-    [lit] = [tuple(p) for p in np.argwhere(quarter > 0.99)]
-    assert lit in {(14, 23), (13, 4)}
-    assert quarter.sum() == pytest.approx(1.0)
-    np.testing.assert_allclose(ssa.rotate_images(images, 90, FixedAngle(-90)).reshape(28, 28),
-                               quarter[::-1, ::-1])  # the other way: the opposite point
-    rng = np.random.RandomState(0)
-    np.testing.assert_array_equal(ssa.rotate_images(images, 0, rng), images)
+    with tf.Graph().as_default(), tf.Session() as sess:
+        views = ssa.random_views(tf.constant(images, tf.float32), max_degrees, max_shift,
+                                 tf.constant([step, 1]), tf.constant([step, 2]))
+        return sess.run(views).reshape(-1, 28, 28)
 
 
-def test_rotated_digits_keep_their_ink_and_each_turns_by_its_own_angle(data):
+def test_each_image_is_shifted_by_its_own_offset_of_whole_pixels_up_to_the_flag():
+    pictures = np.random.RandomState(2).uniform(0.1, 1, (250, 28, 28)).astype(np.float32)
+    views = random_views(pictures.reshape(250, 784), 0, 2)
+    offsets = []
+    for picture, view in zip(pictures, views):
+        [offset] = [(down, right) for down in range(-2, 3) for right in range(-2, 3)
+                    if np.array_equal(view, moved(picture, down, right))]
+        offsets.append(offset)
+    assert set(offsets) == {(down, right) for down in range(-2, 3) for right in range(-2, 3)}
+    again = random_views(pictures.reshape(250, 784), 0, 2)
+    np.testing.assert_array_equal(again, views)
+    assert not np.array_equal(random_views(pictures.reshape(250, 784), 0, 2, step=1), views)
+
+
+def ink_angle(pictures):
+    """Degrees, anticlockwise, of each picture's centre of ink about the picture's centre."""
+    rows, cols = np.mgrid[0:28, 0:28] - 13.5
+    ink = pictures.sum((1, 2))
+    up, right = -(pictures * rows).sum((1, 2)) / ink, (pictures * cols).sum((1, 2)) / ink
+    return np.degrees(np.arctan2(up, right))
+
+
+def test_each_image_is_turned_by_its_own_angle_up_to_the_flag():
+    blob = np.zeros((28, 28), np.float32)
+    blob[12:16, 22:26] = 1.0  # a 4 x 4 blob 10 pixels right of the centre: at 0 degrees
+    # the estimate of the angle is good to a tenth of a degree
+    np.testing.assert_allclose(ink_angle(transformed([blob] * 3, [-7, 3, 9], np.zeros((3, 2)))),
+                               [-7, 3, 9], atol=0.1)
+    angles = ink_angle(random_views(np.tile(blob.reshape(1, 784), (250, 1)), 10, 0))
+    assert np.abs(angles).max() < 10.1 and angles.min() < -9 and angles.max() > 9
+    assert len(np.unique(angles.round(3))) == 250
+    assert abs(angles.std() - 20 / np.sqrt(12)) < 0.6  # uniform on (-10, 10)
+
+
+def test_the_input_noise_has_the_asked_std_and_independent_pixels():
+    import tensorflow.compat.v1 as tf
     import semi_supervised_aae as ssa
-    digits = data.train.images[:50]
-    turned = ssa.rotate_images(digits, 10, np.random.RandomState(0))
-    assert turned.shape == digits.shape and turned.dtype == np.float32
-    assert 0 <= turned.min() and turned.max() <= 1
-    # MNIST's digits sit in the middle 20 x 20: a small turn keeps all of their ink inside
-    np.testing.assert_allclose(turned.sum(1), digits.sum(1), rtol=0.02)
-    assert np.abs(turned - digits).sum(1).min() > 0  # every one moved
-    # each by its own angle: turned alone, with that angle, each comes out the same
-    angles = np.random.RandomState(0).uniform(-10, 10, len(digits))
-    assert len(set(angles)) == len(digits)
-    for k in (0, 17, 49):
-        alone = ssa.rotate_images(digits[k:k + 1], 10, FixedAngle(angles[k]))
-        np.testing.assert_allclose(alone[0], turned[k], atol=1e-6)
-    again = ssa.rotate_images(digits, 10, np.random.RandomState(0))
-    np.testing.assert_array_equal(turned, again)  # from the run's RandomState alone: resumable
+    with tf.Graph().as_default(), tf.Session() as sess:
+        noise = sess.run(ssa.noisy(tf.zeros([2000, 784]), 0.5, tf.constant([0, 7])))
+    assert abs(noise.mean()) < 0.002 and abs(noise.std() - 0.5) < 0.002
+    assert abs((np.abs(noise) < 0.5).mean() - 0.6827) < 0.002  # a Gaussian's share within 1 std
+    assert abs((np.abs(noise) < 1.0).mean() - 0.9545) < 0.002  # and within 2
+    # the pixels drawn as cosines and those drawn as sines, of the same pairs: uncorrelated
+    assert abs(np.corrcoef(noise[:, :392].ravel(), noise[:, 392:].ravel())[0, 1]) < 0.01
+    assert abs(np.corrcoef(noise[:-1].ravel(), noise[1:].ravel())[0, 1]) < 0.01
 
 
-def test_rotate_turns_the_labelled_batch_before_its_shift(data):
-    ssa, args, g = build("--rotate", "10", "--shift", "2", "--seed", "0")
+def draws(g, feed):
+    """What the graph draws for a feed: the encoder's noisy input, the labelled views, the prior's
+    samples."""
+    import tensorflow.compat.v1 as tf
+    with tf.Session() as sess:
+        return sess.run([g.x_encoder, g.x_labelled_encoder, g.z_prior, g.y_prior], feed)
+
+
+def blank_feed(g, step, n=100, n_labelled=250):
+    return {g.step: step, g.x: np.zeros((n, 784), np.float32),
+            g.x_labelled: np.zeros((n_labelled, 784), np.float32)}
+
+
+def test_the_same_seed_and_step_draw_the_same_and_another_step_or_seed_others():
+    ssa, args, g = build("--seed", "3")
+    first = draws(g, blank_feed(g, 7))
+    for a, b in zip(first, draws(g, blank_feed(g, 7))):  # another session, as after a resume
+        np.testing.assert_array_equal(a, b)
+    for a, b in zip(first, draws(g, blank_feed(g, 8))):
+        assert not np.array_equal(a, b)
+    # each draw has a stream of its own: the noise of as many unlabelled and labelled images
+    # differs
+    noise, labelled_noise, _, _ = draws(g, blank_feed(g, 7, n=250))
+    assert not np.allclose(noise, labelled_noise)
+    ssa, args, g = build("--seed", "4")
+    for a, b in zip(first, draws(g, blank_feed(g, 7))):
+        assert not np.array_equal(a, b)
+
+
+def test_the_priors_samples_have_the_asked_std_and_use_every_label_alike():
+    ssa, args, g = build("--prior_std", "5")
+    samples = [draws(g, blank_feed(g, step))[2:] for step in range(100)]
+    z = np.concatenate([z for z, _ in samples])
+    labels = np.concatenate([y for _, y in samples])
+    assert z.shape == (10000, 10) and abs(z.std() - 5) < 0.1 and abs(z.mean()) < 0.1
+    assert set(np.unique(labels)) == {0, 1} and (labels.sum(1) == 1).all()
+    counts = labels.sum(0)
+    assert counts.shape == (10,) and ((counts - 1000) ** 2 / 1000).sum() < 27.9  # chi2, p 0.001
+
+
+def test_only_the_labelled_images_are_turned_and_shifted(data):
+    labelled, unlabelled = mnist.split_labelled(data.train, 1000, 0)
+    images, labelled_images = unlabelled.images[:100], labelled.images[:250]
+
+    def feed(g):
+        return {g.step: 0, g.x: images, g.x_labelled: labelled_images}
+    ssa, args, g = build("--input_noise", "0")
+    x_encoder, views, _, _ = draws(g, feed(g))
+    np.testing.assert_array_equal(x_encoder, images)
+    assert (np.abs(views - labelled_images).sum(1) > 0).all()  # every one moved
+    # MNIST's digits sit in the middle 20 x 20: a small turn and shift keep their ink, but for
+    # the few that reach an edge (3 of these 250 lost 2-3 % of it)
+    kept = views.sum(1) / labelled_images.sum(1)
+    assert abs(np.median(kept) - 1) < 0.001 and kept.min() > 0.9
+    ssa, args, g = build("--input_noise", "0", "--rotate", "0", "--shift", "0")
+    np.testing.assert_array_equal(draws(g, feed(g))[1], labelled_images)
+
+
+def test_python_feeds_the_batches_the_step_and_the_rates_alone(data):
+    ssa, args, g = build("--seed", "0")
     labelled, unlabelled = mnist.split_labelled(data.train, 1000, args.seed)
-    feed = ssa.next_feed(g, unlabelled, labelled, np.random.RandomState(0), args)
-    # the same batch, turned then shifted, the angles drawn first from the run's RandomState
-    images, _ = mnist.split_labelled(data.train, 1000, args.seed)[0].next_batch(
-        args.labelled_batch_size)
-    rng = np.random.RandomState(0)
-    expected = ssa.shift_images(ssa.rotate_images(images, 10, rng), 2, rng)
-    np.testing.assert_array_equal(feed[g.x_labelled], expected)
-    rng = np.random.RandomState(0)
-    shifted_first = ssa.rotate_images(ssa.shift_images(images, 2, rng), 10, rng)
-    assert not np.allclose(feed[g.x_labelled], shifted_first)
-    # the unlabelled images are never turned
+    feed = ssa.next_feed(g, unlabelled, labelled, args, 12)
+    assert set(feed) == {g.step, g.x, g.x_labelled, g.y_labelled, g.decay, g.adversarial_decay}
+    assert feed[g.step] == 12
+    assert {row.tobytes() for row in feed[g.x_labelled]} <= {row.tobytes() for row in labelled.images}
     assert {row.tobytes() for row in feed[g.x]} <= {row.tobytes() for row in unlabelled.images}
 
 
@@ -162,8 +250,7 @@ def test_each_iteration_is_fed_the_rates_of_its_epoch(data):
     ssa, args, g = build("--epochs", "30")
     labelled, unlabelled = mnist.split_labelled(data.train, 1000, args.seed)
     decays = [(feed[g.decay], feed[g.adversarial_decay]) for feed in (
-        ssa.next_feed(g, unlabelled, labelled, np.random.RandomState(0), args, epoch)
-        for epoch in (14, 15, 19, 20, 22, 23))]
+        ssa.next_feed(g, unlabelled, labelled, args, 0, epoch) for epoch in (14, 15, 19, 20, 22, 23))]
     # the others' rate is divided at epochs 15 and 22.5, the adversaries' at 19.5 and 22.5
     assert np.allclose(decays, [(1, 1), (0.1, 1), (0.1, 1), (0.1, 0.1), (0.1, 0.1),
                                 (0.01, 0.01)])
@@ -172,14 +259,11 @@ def test_each_iteration_is_fed_the_rates_of_its_epoch(data):
 # -- the labelled batch (--labelled_batch_size) --------------------------------------------------
 
 def test_the_supervised_phase_reads_a_labelled_batch_of_its_own_size(data):
-    # neither turned nor shifted, so that the images fed can be matched with the labelled set
-    ssa, args, g = build("--labelled_batch_size", "250", "--rotate", "0", "--shift", "0",
-                         "--seed", "0")
+    ssa, args, g = build("--labelled_batch_size", "250", "--seed", "0")
     labelled, unlabelled = mnist.split_labelled(data.train, 1000, args.seed)
-    feeds = [ssa.next_feed(g, unlabelled, labelled, np.random.RandomState(0), args)
-             for _ in range(4)]
+    feeds = [ssa.next_feed(g, unlabelled, labelled, args, step) for step in range(4)]
     assert feeds[0][g.x].shape == (100, 784)  # the unlabelled batch keeps --batch_size
-    assert feeds[0][g.x_labelled].shape == feeds[0][g.x_labelled_encoder].shape == (250, 784)
+    assert feeds[0][g.x_labelled].shape == draws(g, feeds[0])[1].shape == (250, 784)
     assert feeds[0][g.y_labelled].shape == (250, 10)
     # four batches of 250 are one pass over the 1,000 labelled images, each image once
     seen = np.concatenate([feed[g.x_labelled] for feed in feeds])
@@ -245,7 +329,7 @@ def test_with_batch_norm_one_phase_moves_the_running_averages_and_evaluation_rea
     args = flags.parse(ssa.arg_parser(), ["--batch_norm", "--seed", "0"])
     g = ssa.build_graph(args, phases or ssa.PHASES)
     labelled, unlabelled = mnist.split_labelled(data.train, 1000, args.seed)
-    feed = ssa.next_feed(g, unlabelled, labelled, np.random.RandomState(0), args)
+    feed = ssa.next_feed(g, unlabelled, labelled, args, 0)
     running = tf.global_variables(scope="Encoder/e_norm_1/running_mean")
     images = data.validation.images[:100]
     with tf.Session() as sess:
