@@ -2,7 +2,7 @@
 can do.
 
     python bench/speed.py            # the full measurement (10 to 12 minutes on 2 cores)
-    python bench/speed.py --quick    # a few iterations of each script, no epochs: checks that it works
+    python bench/speed.py --quick    # checks that it works: a few iterations, 128-unit networks
 
 For each of the four scripts it builds the real training graph with the script's own
 `build_graph()` (default flags, batches of 100) and times the script's own loop body,
@@ -110,7 +110,7 @@ class Settings:
     """How long to measure: the full run, or a smoke run that only checks that everything works."""
 
     def __init__(self, warmup, windows, window_seconds, traced, product_windows, product_seconds,
-                 peak_size, epochs):
+                 peak_size, epochs, hidden_units):
         self.warmup = warmup  # iterations after the compared ones, before timing
         self.windows = windows  # timed windows; the median is reported
         self.window_seconds = window_seconds  # each window runs this long, and 1 iteration at least
@@ -119,12 +119,13 @@ class Settings:
         self.product_seconds = product_seconds
         self.peak_size = peak_size
         self.epochs = epochs  # whether to run each script for two epochs (a minute or more each)
+        self.hidden_units = hidden_units  # the networks' width: the lessons' 1000, or less to check
 
 
 FULL = Settings(warmup=10, windows=7, window_seconds=3.0, traced=5, product_windows=5,
-                product_seconds=0.3, peak_size=PEAK_SIZE, epochs=True)
+                product_seconds=0.3, peak_size=PEAK_SIZE, epochs=True, hidden_units=1000)
 QUICK = Settings(warmup=0, windows=3, window_seconds=0.0, traced=1, product_windows=1,
-                 product_seconds=0.0, peak_size=1024, epochs=False)
+                 product_seconds=0.0, peak_size=1024, epochs=False, hidden_units=128)
 
 CONFIGS = {
     "fast": "the scripts' own settings (the common package turns oneDNN on)",
@@ -301,7 +302,7 @@ def kernel_kind(op_type):
     return "other"
 
 
-def setup(name, data_dir, precision):
+def setup(name, data_dir, precision, hidden_units=1000):
     """(module, flags, graph, next_feed, iterations per epoch) of one script, as its train() has them.
 
     next_feed takes no arguments: it calls the script's own next_feed() with the data and the
@@ -309,7 +310,8 @@ def setup(name, data_dir, precision):
     """
     from common import flags, mnist
     module = importlib.import_module(name)
-    argv = ["--batch_size", str(BATCH_SIZE), "--data_dir", data_dir, "--precision", precision]
+    argv = ["--batch_size", str(BATCH_SIZE), "--data_dir", data_dir, "--precision", precision,
+            "--hidden_units", str(hidden_units)]
     args = flags.parse(module.arg_parser(), argv)
     data = mnist.load(args.data_dir, args.seed)
     if name == "semi_supervised_aae":
@@ -337,7 +339,7 @@ def measure(name, settings, data_dir, weights_path, config):
     import tensorflow.compat.v1 as tf
     from common import precision
     wanted = "bfloat16" if config == "bfloat16" else "float32"
-    module, args, g, next_feed, steps_per_epoch = setup(name, data_dir, wanted)
+    module, args, g, next_feed, steps_per_epoch = setup(name, data_dir, wanted, settings.hidden_units)
     with tf.Session(config=precision.session_config(args.precision)) as sess:
         sess.run(tf.global_variables_initializer())
         losses = [module.train_step(sess, g, next_feed()) for _ in range(COMPARED_ITERATIONS)]
@@ -690,7 +692,8 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true",
-                        help="a few iterations of each script instead of the full measurement")
+                        help="check that it works: a few iterations of each script with 128 units "
+                             "a hidden layer, no epochs; its figures are not the lessons'")
     parser.add_argument("--data_dir", default=os.path.join(ROOT, "Data"),
                         help="folder holding the four MNIST .gz files")
     # The child process's flags: the configuration it measures, the folder it writes to.

@@ -71,10 +71,12 @@ def test_the_roofline_takes_the_faster_product_of_numpy_and_tensorflow_and_adds_
 
 def test_flops_are_those_of_the_networks(quick_run):
     """Part 1 by hand: six layers forward; backward, the weights' gradients of all six and the
-    inputs' gradients of the five above the first (nothing needs the gradient of the images)."""
-    weights = 784 * 1000 + 1000 * 1000 + 1000 * 2 + 2 * 1000 + 1000 * 1000 + 1000 * 784
+    inputs' gradients of the five above the first (nothing needs the gradient of the images).
+    --quick builds the networks with h units a hidden layer."""
+    h = speed.QUICK.hidden_units
+    weights = 784 * h + h * h + h * 2 + 2 * h + h * h + h * 784
     forward = 2 * speed.BATCH_SIZE * weights
-    backward = 2 * forward - 2 * speed.BATCH_SIZE * 784 * 1000
+    backward = 2 * forward - 2 * speed.BATCH_SIZE * 784 * h
     rows = quick_run[0]["rows"]
     assert rows["autoencoder"]["flops"] == forward + backward
     # Parts 2 and 3 add a discriminator; part 4 two, and a labelled batch.
@@ -90,13 +92,14 @@ def test_flops_are_those_of_the_networks(quick_run):
 def test_adam_updates_are_those_of_the_phases(quick_run):
     """Part 1 updates each of its 12 weights once an iteration; part 2 its encoder twice (by
     reconstruction and by the generator), its decoder and discriminator once."""
-    encoder = [[784, 1000], [1000], [1000, 1000], [1000], [1000, 2], [2]]
-    decoder = [[2, 1000], [1000], [1000, 1000], [1000], [1000, 784], [784]]
+    h = speed.QUICK.hidden_units
+    encoder = [[784, h], [h], [h, h], [h], [h, 2], [2]]
+    decoder = [[2, h], [h], [h, h], [h], [h, 784], [784]]
     rows = quick_run[0]["rows"]
     assert sorted(rows["autoencoder"]["fast"]["adam_updates"]) == sorted(encoder + decoder)
     part2 = rows["adversarial_autoencoder"]["fast"]["adam_updates"]
-    assert sum(shape == [784, 1000] for shape in part2) == 2
-    assert sum(shape == [1000, 784] for shape in part2) == 1  # the decoder's output layer
+    assert sum(shape == [784, h] for shape in part2) == 2
+    assert sum(shape == [h, 784] for shape in part2) == 1  # the decoder's output layer
     for name, row in rows.items():
         assert row["fast"]["adam_alone_ms"] > 0, name
 
