@@ -77,7 +77,9 @@ def classifier(x):
 class Judge:
     """The classifier in a graph and session of its own, beside whatever model a script builds."""
 
-    def __init__(self):
+    def __init__(self, threads=0):
+        """threads: TensorFlow's threads for its operations; 0, TensorFlow's own choice (which
+        TF_NUM_INTRAOP_THREADS sets)."""
         self.graph = tf.Graph()
         with self.graph.as_default():
             tf.set_random_seed(SEED)
@@ -89,7 +91,8 @@ class Judge:
             loss = tf.reduce_mean(tf.nn.softmax_cross_entropy_with_logits_v2(labels=self.y, logits=logits))
             self.train_op = tf.train.AdamOptimizer(self.learning_rate).minimize(loss)
             self.saver = tf.train.Saver(tf.trainable_variables(scope="Judge"), save_relative_paths=True)
-            self.sess = tf.Session(graph=self.graph)
+            self.sess = tf.Session(graph=self.graph, config=tf.ConfigProto(
+                intra_op_parallelism_threads=threads))
             self.sess.run(tf.global_variables_initializer())
         self.test_accuracy = None
 
@@ -204,9 +207,11 @@ def load(data_dir):
     Whether cached or new, its accuracy on the test images is checked before it scores anything.
     """
     folder = os.path.join(data_dir, FOLDER)
-    judge = Judge()
     with one_trainer(data_dir):
         saved = cached(folder)
+        # Scripts side by side, each given one thread, wait while one of them trains the judge:
+        # it takes every core.
+        judge = Judge() if saved else Judge(threads=os.cpu_count())
         if saved:
             # The very weights it was measured with (their md5s match): measuring them again in
             # every script would cost a pass over the test images and loading MNIST once more.
