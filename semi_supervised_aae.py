@@ -33,7 +33,8 @@ own Adam: 0.001 for reconstruction and the labels, 0.0001 for the adversaries, e
 10 twice late in training. Batches of 100 unlabelled and 250 labelled images; in training the
 encoder sees its input with Gaussian noise added, and each labelled image is turned and shifted a
 little each time it is used. The original's discriminator of z alone and its prior N(0, 5^2 I)
-come back with `--pair_discriminator False --prior_std 5`. docs/part4.md has the measurements behind each choice.
+come back with `--pair_discriminator False --prior_std 5`. docs/part4.md has the measurements
+behind each choice.
 
 The paper's other experiments import these networks: semi_supervised_aae_clustering.py clusters
 the images with no label at all, and semi_supervised_aae_labels_only.py trains the classifier on

@@ -79,8 +79,9 @@ import numpy as np
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCRIPTS = ("autoencoder", "adversarial_autoencoder", "supervised_aae", "semi_supervised_aae")
 BATCH_SIZE = 100
-# The targets: achieved/roofline (products and Adam's updates) in float32, bfloat16's speed over float32 (on a CPU with
-# bfloat16 arithmetic), and the share of an epoch spent outside the training iterations.
+# The targets: achieved/roofline (products and Adam's updates) in float32, bfloat16's speed over
+# float32 (on a CPU with bfloat16 arithmetic), and the share of an epoch spent outside the
+# training iterations.
 TARGET_ROOFLINE = 0.85
 TARGET_BFLOAT16 = 1.3
 TARGET_OUTSIDE = 0.03
@@ -302,7 +303,7 @@ def kernel_kind(op_type):
     return "other"
 
 
-def setup(name, data_dir, precision, hidden_units=1000):
+def setup(name, data_dir, precision, hidden_units):
     """(module, flags, graph, next_feed, iterations per epoch) of one script, as its train() has them.
 
     next_feed takes no arguments: it calls the script's own next_feed() with the data and the

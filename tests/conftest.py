@@ -17,7 +17,8 @@ if "PYTEST_XDIST_WORKER" in os.environ:
 # Networks of 128 units a hidden layer instead of the lessons' 1000, for the tests that check what
 # a run does rather than how well it learns: their checkpoints weigh 3-7 MB instead of 40-100
 # (Adam keeps two slots a weight), and they train several times faster. Part 3's short run keeps
-# the full width: only that learns to follow the label within a few hundred iterations.
+# the full width (only that learns to follow the label within an epoch), part 1's takes 512 units
+# (narrower, its codes spread too little for the grid to show several digits).
 SMALL = ("--hidden_units", "128")
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
