@@ -45,6 +45,43 @@ def run_script(script, *args, results_dir, data_dir=DATA_DIR, check=True):
     return proc
 
 
+def run_in_process(script, *args, results_dir, data_dir=DATA_DIR, check=True):
+    """What `run_script` does, without a new Python: the script runs as __main__ in this process,
+    on the same command line and environment, its stdout and stderr caught. This spares the
+    4-5 s a fresh interpreter spends importing TensorFlow; tests that need a process of their own
+    (signals, file-size limits, TensorFlow's start-up log) use run_script."""
+    import contextlib
+    import io
+    import runpy
+    from common import runs
+    argv = [os.path.join(ROOT, script), *map(str, args), "--results_dir", str(results_dir),
+            "--data_dir", str(data_dir)]
+    out, err = io.StringIO(), io.StringIO()
+    saved_argv, saved_env = sys.argv, dict(os.environ)
+    sys.argv = argv
+    os.environ.update({k: v for k, v in script_env().items() if k in ("MNIST_MIRRORS", "MPLBACKEND")})
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                runpy.run_path(argv[0], run_name="__main__")
+                code = 0
+            except SystemExit as e:  # as the interpreter reports it: a message goes to stderr, exit 1
+                code = e.code if isinstance(e.code, int) else 0 if e.code is None else 1
+                if isinstance(e.code, str):
+                    print(e.code, file=err)
+    finally:
+        sys.argv = saved_argv
+        os.environ.clear()
+        os.environ.update(saved_env)
+        if runs.Run.active is not None and runs.Run.active._lock is not None:
+            runs.Run.active._lock.close()  # as the process's end would: the run is free again
+        runs.Run.active = None
+    proc = subprocess.CompletedProcess(argv, code, out.getvalue(), err.getvalue())
+    if check and code != 0:
+        raise AssertionError(f"{' '.join(argv)} exited {code}\n{proc.stdout}\n{proc.stderr}")
+    return proc
+
+
 def read_metrics(run):
     """The run's metrics.json, as a dict."""
     with open(os.path.join(run, "metrics.json")) as f:
@@ -57,10 +94,13 @@ def read_log(run):
         return f.read()
 
 
-def train_run(tmp_path_factory, script, model, *args):
-    """Train `script` with `args` into a fresh results folder: (results folder, run folder, process)."""
+def train_run(tmp_path_factory, script, model, *args, in_process=False):
+    """Train `script` with `args` into a fresh results folder: (results folder, run folder, process).
+    A lesson's own short run goes through a fresh Python, as a user's does; the others may run
+    in this process."""
     results = tmp_path_factory.mktemp("results")
-    proc = run_script(script, "--train", "True", *args, results_dir=results)
+    run = run_in_process if in_process else run_script
+    proc = run(script, "--train", "True", *args, results_dir=results)
     [run] = run_folders(results, model)
     return results, run, proc
 

@@ -10,7 +10,7 @@ import adversarial_autoencoder as aae
 from common import flags, mnist
 import tensorflow.compat.v1 as tf
 from conftest import (RUN_FILES, differing_pairs, event_tags, png_size, read_log, read_metrics,
-                      SMALL, read_png, run_script, train_run)
+                      SMALL, read_png, run_in_process, train_run)
 
 MODEL = "Adversarial_Autoencoder"
 
@@ -75,7 +75,7 @@ def test_tensorboard_events_hold_the_summaries(trained):
 
 def test_train_false_draws_the_figures(trained):
     results, run, _ = trained
-    proc = run_script("adversarial_autoencoder.py", "--train", "False", results_dir=results)
+    proc = run_in_process("adversarial_autoencoder.py", "--train", "False", results_dir=results)
     assert f"Loaded {run} (step 60)" in proc.stdout
     for name in ("latent_grid.png", "latent_scatter.png", "reconstructions.png"):
         width, height = png_size(os.path.join(run, name))
@@ -157,7 +157,7 @@ def test_each_iteration_feeds_a_batch_and_prior_samples_from_the_prior_rng_alone
 def test_the_lesson_has_only_the_gaussian_prior(tmp_path):
     """The other priors and the labels live in adversarial_autoencoder_priors.py."""
     for argv in (["--prior", "mixture"], ["--use_labels"], ["--input_noise", "0.3"]):
-        proc = run_script("adversarial_autoencoder.py", "--train", "True", *argv,
-                          results_dir=tmp_path, check=False)
+        proc = run_in_process("adversarial_autoencoder.py", "--train", "True", *argv,
+                              results_dir=tmp_path, check=False)
         assert proc.returncode == 2 and "unrecognized arguments" in proc.stderr, argv
         assert "Traceback" not in proc.stderr

@@ -10,7 +10,7 @@ import pytest
 
 import common
 from common import flags, runs
-from conftest import SMALL, run_folders, run_script
+from conftest import SMALL, run_folders, run_in_process
 
 # 230 iterations at batch 250: checkpoints at the end of the first epoch (220) and at the end (230).
 SHORT = ("--batch_size", "250", "--max_steps", "230", "--seed", "4", *SMALL)
@@ -21,7 +21,7 @@ MODEL = "Autoencoder"
 def trained(tmp_path_factory, mnist_dir):
     """A part 1 run with two checkpoints, steps 220 and 230; tests work on copies of it."""
     results = tmp_path_factory.mktemp("original")
-    run_script("autoencoder.py", "--train", "True", *SHORT, results_dir=results)
+    run_in_process("autoencoder.py", "--train", "True", *SHORT, results_dir=results)
     [run] = run_folders(results, MODEL)
     return run
 
@@ -58,11 +58,11 @@ def test_a_moved_run_loads_and_resumes_from_its_own_files(trained, tmp_path):
         f.write(f'model_checkpoint_path: "{run}/Saved_models/autoencoder-230"\n'
                 f'all_model_checkpoint_paths: "{run}/Saved_models/autoencoder-220"\n'
                 f'all_model_checkpoint_paths: "{run}/Saved_models/autoencoder-230"\n')
-    drawn = run_script("autoencoder.py", "--train", "False", "--run", moved, results_dir=moved_results)
+    drawn = run_in_process("autoencoder.py", "--train", "False", "--run", moved, results_dir=moved_results)
     assert f"Loaded {moved} (step 230)" in drawn.stdout
     assert "Couldn't match files" not in drawn.stderr
-    resumed = run_script("autoencoder.py", "--train", "True", "--resume", moved, "--max_steps", "240",
-                         results_dir=moved_results)
+    resumed = run_in_process("autoencoder.py", "--train", "True", "--resume", moved, "--max_steps", "240",
+                             results_dir=moved_results)
     assert f"Resuming {moved}" in resumed.stdout
     assert saved_files(moved, 240) and saved_files(moved, 230) and not saved_files(moved, 220)
 
@@ -108,7 +108,7 @@ def test_a_damaged_checkpoint_is_named_and_the_previous_one_used(trained, tmp_pa
         assert "Traceback" not in proc.stderr
         return [line for line in proc.stderr.splitlines() if "damaged" in line]
 
-    drawn = run_script("autoencoder.py", "--train", "False", "--run", run, results_dir=results)
+    drawn = run_in_process("autoencoder.py", "--train", "False", "--run", run, results_dir=results)
     if damaged.endswith(".state.json"):  # drawing needs the weights alone, not the random state
         assert f"Loaded {run} (step 230)" in drawn.stdout and not warnings(drawn)
     else:
@@ -116,8 +116,8 @@ def test_a_damaged_checkpoint_is_named_and_the_previous_one_used(trained, tmp_pa
         assert warning.startswith(f"warning: {path} is damaged")
         assert f"Loaded {run} (step 220)" in drawn.stdout
 
-    resumed = run_script("autoencoder.py", "--train", "True", "--resume", run, "--max_steps", "225",
-                         results_dir=results)
+    resumed = run_in_process("autoencoder.py", "--train", "True", "--resume", run, "--max_steps", "225",
+                             results_dir=results)
     [warning] = warnings(resumed)
     assert warning.startswith(f"warning: {path} is damaged")
     assert "Using the checkpoint of step 220 instead." in resumed.stderr
@@ -129,8 +129,8 @@ def test_with_no_good_checkpoint_left_one_clear_error(trained, tmp_path):
     results, run = copy_of(trained, tmp_path)
     truncate(os.path.join(run, "Saved_models", "autoencoder-230.data-00000-of-00001"))
     truncate(os.path.join(run, "Saved_models", "autoencoder-220.index"))
-    drawn = run_script("autoencoder.py", "--train", "False", "--run", run, results_dir=results,
-                       check=False)
+    drawn = run_in_process("autoencoder.py", "--train", "False", "--run", run, results_dir=results,
+                           check=False)
     assert drawn.returncode == 1 and "Traceback" not in drawn.stderr
     error = drawn.stderr.splitlines()[-1]
     assert error.startswith(f"error: no usable checkpoint in {run}/Saved_models: ")

@@ -4,7 +4,7 @@ import re
 import pytest
 
 from common import flags
-from conftest import run_script
+from conftest import run_in_process
 
 
 def parse(*argv):
@@ -80,7 +80,7 @@ ORIGINAL_DEFAULTS = {"--train": "True", "--resume": "None", "--run": "None", "--
 
 def test_help_documents_each_flag_with_its_default(tmp_path):
     import autoencoder
-    out = run_script("autoencoder.py", "--help", results_dir=tmp_path).stdout
+    out = run_in_process("autoencoder.py", "--help", results_dir=tmp_path).stdout
     stated = stated_defaults(out)
     assert stated.pop("-h") is None
     assert stated == ORIGINAL_DEFAULTS
@@ -102,7 +102,7 @@ def test_every_scripts_help_states_the_defaults_its_parser_gives(script):
 
 
 def test_script_refuses_train_maybe(tmp_path):
-    proc = run_script("autoencoder.py", "--train", "maybe", results_dir=tmp_path, check=False)
+    proc = run_in_process("autoencoder.py", "--train", "maybe", results_dir=tmp_path, check=False)
     assert proc.returncode == 2 and "usage:" in proc.stderr and "'maybe'" in proc.stderr
 
 

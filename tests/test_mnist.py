@@ -11,7 +11,7 @@ import threading
 import numpy as np
 import pytest
 
-from conftest import SMALL, run_script
+from conftest import SMALL, run_in_process
 import common
 from common import mnist
 
@@ -160,8 +160,8 @@ def test_a_damaged_user_file_is_reported_not_overwritten(tmp_path, mnist_dir):
 
 
 def test_script_offline_exits_with_the_message_and_no_traceback(tmp_path):
-    proc = run_script("autoencoder.py", "--train", "True", "--max_steps", "1", *SMALL,
-                      results_dir=tmp_path / "Results", data_dir=tmp_path / "Data", check=False)
+    proc = run_in_process("autoencoder.py", "--train", "True", "--max_steps", "1", *SMALL,
+                          results_dir=tmp_path / "Results", data_dir=tmp_path / "Data", check=False)
     assert proc.returncode != 0
     assert "train-images-idx3-ubyte.gz" in proc.stderr and "Traceback" not in proc.stderr
     assert not os.path.exists(tmp_path / "Results" / "Autoencoder")  # no empty run folder

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from common import precision
-from conftest import SMALL, read_metrics, run_folders, run_script
+from conftest import SMALL, read_metrics, run_folders, run_in_process
 from test_resume import BRIEF, final_weights, interrupt_at
 
 BFLOAT16 = precision.cpu_has_bfloat16() or precision.has_gpu()
@@ -38,8 +38,8 @@ def both(tmp_path_factory, mnist_dir):
     results = {}
     for name in precision.CHOICES:
         results[name] = tmp_path_factory.mktemp(name)
-        run_script("autoencoder.py", "--train", "True", "--max_steps", "60", "--seed", "2", *SMALL,
-                   "--precision", name, results_dir=results[name])
+        run_in_process("autoencoder.py", "--train", "True", "--max_steps", "60", "--seed", "2", *SMALL,
+                       "--precision", name, results_dir=results[name])
     return results
 
 
@@ -56,8 +56,8 @@ def test_bfloat16_changes_the_arithmetic_but_not_what_is_learned(both):
 
 
 def test_a_run_cannot_be_resumed_in_another_precision(both):
-    proc = run_script("autoencoder.py", "--train", "True", "--resume", "--precision", "bfloat16",
-                      results_dir=both["float32"], check=False)
+    proc = run_in_process("autoencoder.py", "--train", "True", "--resume", "--precision", "bfloat16",
+                          results_dir=both["float32"], check=False)
     assert proc.returncode == 1 and "was trained with --precision float32, not bfloat16" in proc.stderr
 
 
@@ -65,11 +65,11 @@ def test_a_run_cannot_be_resumed_in_another_precision(both):
 def test_an_interrupted_bfloat16_run_resumes_exactly(tmp_path, mnist_dir):
     bfloat16 = ("--precision", "bfloat16")
     # What bfloat16 adds is its rewritten graph, not a data order: a brief run shows it resumes.
-    run_script("autoencoder.py", "--train", "True", *BRIEF, *bfloat16, results_dir=tmp_path / "straight")
+    run_in_process("autoencoder.py", "--train", "True", *BRIEF, *bfloat16, results_dir=tmp_path / "straight")
     code, out, err = interrupt_at("autoencoder.py", tmp_path / "stopped", 50, signal.SIGTERM, *bfloat16,
                                   run_flags=BRIEF)
     assert code == 128 + signal.SIGTERM, err
-    run_script("autoencoder.py", "--train", "True", "--resume", *BRIEF, results_dir=tmp_path / "stopped")
+    run_in_process("autoencoder.py", "--train", "True", "--resume", *BRIEF, results_dir=tmp_path / "stopped")
     straight = final_weights(run_folders(tmp_path / "straight", "Autoencoder")[0], 150)
     resumed = final_weights(run_folders(tmp_path / "stopped", "Autoencoder")[0], 150)
     for name in straight:

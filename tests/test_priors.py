@@ -12,7 +12,7 @@ import pytest
 import adversarial_autoencoder as aae
 import adversarial_autoencoder_priors as priors
 from common import flags, likelihood
-from conftest import SMALL, make_run, read_metrics, run_folders, run_script, train_run
+from conftest import SMALL, make_run, read_metrics, run_folders, run_in_process, train_run
 
 MODEL = "Adversarial_Autoencoder_Priors"
 
@@ -112,8 +112,8 @@ def test_label_scale_1_gives_the_discriminator_a_plain_one_hot(mnist_dir):
     (["--prior", "mixture", "--use_labels", "True", "--label_scale", "0"], "must be a positive number"),
 ])
 def test_bad_prior_combinations_get_one_clear_error(argv, message, tmp_path):
-    proc = run_script("adversarial_autoencoder_priors.py", "--train", "True", *argv,
-                      results_dir=tmp_path, check=False)
+    proc = run_in_process("adversarial_autoencoder_priors.py", "--train", "True", *argv,
+                          results_dir=tmp_path, check=False)
     assert proc.returncode != 0 and message in proc.stderr and "Traceback" not in proc.stderr
 
 
@@ -135,7 +135,7 @@ def test_label_match_counts_the_codes_in_their_own_digits_component():
 @pytest.fixture(scope="module")
 def mixture_run(tmp_path_factory, mnist_dir):
     return train_run(tmp_path_factory, "adversarial_autoencoder_priors.py", MODEL, "--max_steps", "60",
-                     "--prior", "mixture", "--use_labels", "--seed", "2", *SMALL)
+                     "--prior", "mixture", "--use_labels", "--seed", "2", *SMALL, in_process=True)
 
 
 def test_a_mixture_run_reports_how_its_codes_fill_the_components(mixture_run):
@@ -151,15 +151,15 @@ def test_a_mixture_run_reports_how_its_codes_fill_the_components(mixture_run):
     # the count itself is checked above, on codes placed by hand
     assert 0 <= metrics["label_match"] <= 1
     assert "share of test codes per component" in proc.stdout
-    drawn = run_script("adversarial_autoencoder_priors.py", "--train", "False", results_dir=results)
+    drawn = run_in_process("adversarial_autoencoder_priors.py", "--train", "False", results_dir=results)
     assert f"Loaded {run} (step 60)" in drawn.stdout
     assert f"{100 * metrics['label_match']:.1f} % of test codes lie in their own digit's component" in drawn.stdout
     for name in ("latent_grid.png", "latent_scatter.png", "reconstructions.png"):
         assert os.path.exists(os.path.join(run, name)), name
     # its runs have a folder of their own: the lesson's --train False never loads one
     assert run.startswith(os.path.join(str(results), MODEL, ""))
-    lesson = run_script("adversarial_autoencoder.py", "--train", "False", results_dir=results,
-                        check=False)
+    lesson = run_in_process("adversarial_autoencoder.py", "--train", "False", results_dir=results,
+                            check=False)
     assert lesson.returncode == 1 and "no runs in" in lesson.stderr and "Traceback" not in lesson.stderr
 
 
@@ -188,9 +188,9 @@ def test_parzen_chooses_the_width_on_validation_and_reports_test():
 
 def test_an_8d_run_gets_its_test_likelihood_from_the_likelihood_script(tmp_path_factory, mnist_dir):
     results, run, _ = train_run(tmp_path_factory, "adversarial_autoencoder.py", aae.MODEL,
-                                "--max_steps", "20", "--z_dim", "8", *SMALL)
+                                "--max_steps", "20", "--z_dim", "8", *SMALL, in_process=True)
     # the newest run; the estimate's cost grows with the samples, and 500 show it all works
-    proc = run_script("adversarial_autoencoder_likelihood.py", "--samples", "500", results_dir=results)
+    proc = run_in_process("adversarial_autoencoder_likelihood.py", "--samples", "500", results_dir=results)
     assert f"Loaded {run} (step 20)" in proc.stdout and "under 500 decoded prior samples" in proc.stdout
     estimate = json.load(open(os.path.join(run, "parzen.json")))
     assert estimate["parzen_samples"] == 500 and math.isfinite(estimate["parzen_test_mean"])
@@ -198,7 +198,7 @@ def test_an_8d_run_gets_its_test_likelihood_from_the_likelihood_script(tmp_path_
             in proc.stdout)
     # the lesson's own --train False draws the figures and leaves the estimate to this script
     os.remove(os.path.join(run, "parzen.json"))
-    drawn = run_script("adversarial_autoencoder.py", "--train", "False", results_dir=results)
+    drawn = run_in_process("adversarial_autoencoder.py", "--train", "False", results_dir=results)
     assert "Parzen" not in drawn.stdout and not os.path.exists(os.path.join(run, "parzen.json"))
 
 
@@ -206,8 +206,8 @@ def test_the_likelihood_script_refuses_a_2d_run_in_one_line(tmp_path, mnist_dir)
     # the lesson's flags are part 1's: make_run leaves a 2-D run of it on disk
     results = tmp_path
     run = make_run(results, aae.MODEL, "2026-01-01_00-00-00_run", checkpoint_step=2)
-    proc = run_script("adversarial_autoencoder_likelihood.py", "--run", run, results_dir=results,
-                      check=False)
+    proc = run_in_process("adversarial_autoencoder_likelihood.py", "--run", run, results_dir=results,
+                          check=False)
     assert proc.returncode == 1 and "Traceback" not in proc.stderr
     assert proc.stderr.strip() == (
         f"error: {run} has a 2-D code; the Parzen-window estimate needs 8 or more: "
@@ -216,7 +216,7 @@ def test_the_likelihood_script_refuses_a_2d_run_in_one_line(tmp_path, mnist_dir)
 
 
 def test_the_likelihood_script_without_runs_names_the_command_that_makes_one(tmp_path):
-    proc = run_script("adversarial_autoencoder_likelihood.py", results_dir=tmp_path, check=False)
+    proc = run_in_process("adversarial_autoencoder_likelihood.py", results_dir=tmp_path, check=False)
     assert proc.returncode == 1 and "Traceback" not in proc.stderr
     assert proc.stderr.strip().endswith(
         "Train first: python adversarial_autoencoder.py --train True --z_dim 8")
@@ -280,10 +280,10 @@ def test_a_resumed_run_with_labels_and_noise_equals_an_uninterrupted_one(tmp_pat
     import tensorflow as tf
     given = ("--prior", "mixture", "--use_labels", "--seed", "4", *SMALL)
     script = "adversarial_autoencoder_priors.py"
-    run_script(script, "--train", "True", "--max_steps", "40", *given, results_dir=tmp_path / "straight")
-    run_script(script, "--train", "True", "--max_steps", "20", *given, results_dir=tmp_path / "stopped")
-    proc = run_script(script, "--train", "True", "--resume", "--max_steps", "40",
-                      results_dir=tmp_path / "stopped")
+    run_in_process(script, "--train", "True", "--max_steps", "40", *given, results_dir=tmp_path / "straight")
+    run_in_process(script, "--train", "True", "--max_steps", "20", *given, results_dir=tmp_path / "stopped")
+    proc = run_in_process(script, "--train", "True", "--resume", "--max_steps", "40",
+                          results_dir=tmp_path / "stopped")
     assert "Resuming" in proc.stdout
 
     def final_weights(results):

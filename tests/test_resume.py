@@ -13,7 +13,7 @@ import pytest
 
 import common
 from common import flags, runs
-from conftest import ROOT, SMALL, make_run, read_log, run_folders, run_script, script_env
+from conftest import ROOT, SMALL, make_run, read_log, run_folders, run_in_process, script_env
 
 SCRIPTS = {"autoencoder.py": "Autoencoder", "adversarial_autoencoder.py": "Adversarial_Autoencoder",
            "supervised_aae.py": "Supervised", "semi_supervised_aae.py": "Semi_Supervised"}
@@ -60,12 +60,12 @@ def interrupt_at(script, results, step, sig, *more, run_flags=SHORT):
 def test_interrupted_and_resumed_run_equals_an_uninterrupted_one(script, run_flags, stop, last,
                                                                   tmp_path, mnist_dir):
     model = SCRIPTS[script]
-    run_script(script, "--train", "True", *run_flags, results_dir=tmp_path / "straight")
+    run_in_process(script, "--train", "True", *run_flags, results_dir=tmp_path / "straight")
     code, out, err = interrupt_at(script, tmp_path / "stopped", stop, signal.SIGTERM, run_flags=run_flags)
     [run] = run_folders(tmp_path / "stopped", model)
     assert code == 128 + signal.SIGTERM, err
     assert f"--resume {run}" in out and "Traceback" not in err
-    proc = run_script(script, "--train", "True", "--resume", *run_flags, results_dir=tmp_path / "stopped")
+    proc = run_in_process(script, "--train", "True", "--resume", *run_flags, results_dir=tmp_path / "stopped")
     assert f"Resuming {run}" in proc.stdout
     straight = final_weights(run_folders(tmp_path / "straight", model)[0], last)
     resumed = final_weights(run, last)
@@ -83,15 +83,15 @@ def test_ctrl_c_saves_and_resume_finds_the_newest_run(tmp_path, mnist_dir):
     [run] = run_folders(tmp_path, "Autoencoder")
     step = int(out.split("Interrupted at step ")[1].split()[0])
     assert os.path.exists(os.path.join(run, "Saved_models", f"autoencoder-{step}.index"))
-    proc = run_script("autoencoder.py", "--train", "True", "--resume", "--max_steps", str(step + 5),
-                      results_dir=tmp_path)
+    proc = run_in_process("autoencoder.py", "--train", "True", "--resume", "--max_steps", str(step + 5),
+                          results_dir=tmp_path)
     assert f"Resuming {run}" in proc.stdout
     assert os.path.exists(os.path.join(run, "Saved_models", f"autoencoder-{step + 5}.index"))
 
 
 def test_resume_after_a_hard_crash_shows_each_step_once_in_tensorboard(tmp_path, mnist_dir):
     from conftest import event_tags
-    run_script("autoencoder.py", "--train", "True", *SHORT, results_dir=tmp_path)
+    run_in_process("autoencoder.py", "--train", "True", *SHORT, results_dir=tmp_path)
     [run] = run_folders(tmp_path, "Autoencoder")
     # As if the process had died after logging steps 220-259 but before saving step 260:
     # the events of steps 250 are on disk, the newest checkpoint is that of step 220.
@@ -99,7 +99,7 @@ def test_resume_after_a_hard_crash_shows_each_step_once_in_tensorboard(tmp_path,
         os.remove(path)
     with open(os.path.join(run, "Saved_models", "checkpoint"), "w") as f:
         f.write('model_checkpoint_path: "autoencoder-220"\nall_model_checkpoint_paths: "autoencoder-220"\n')
-    proc = run_script("autoencoder.py", "--train", "True", "--resume", *SHORT, results_dir=tmp_path)
+    proc = run_in_process("autoencoder.py", "--train", "True", "--resume", *SHORT, results_dir=tmp_path)
     assert f"Resuming {run}" in proc.stdout
     _, acc = event_tags(run)
     assert [e.step for e in acc.Scalars("Loss/reconstruction")] == [0, 50, 100, 150, 200, 250]
@@ -119,11 +119,11 @@ def files_of(run):
 
 def test_resuming_a_finished_run_is_refused_and_writes_nothing(tmp_path, mnist_dir):
     short = ("--batch_size", "250", "--max_steps", "3", *SMALL)
-    run_script("autoencoder.py", "--train", "True", *short, results_dir=tmp_path)
+    run_in_process("autoencoder.py", "--train", "True", *short, results_dir=tmp_path)
     [run] = run_folders(tmp_path, "Autoencoder")
     before = files_of(run)
-    proc = run_script("autoencoder.py", "--train", "True", "--resume", *short,
-                      results_dir=tmp_path, check=False)
+    proc = run_in_process("autoencoder.py", "--train", "True", "--resume", *short,
+                          results_dir=tmp_path, check=False)
     assert proc.returncode == 1 and proc.stderr == (
         f"error: {run} already finished at step 3; raise --epochs (or --max_steps) to train it "
         "further.\n")

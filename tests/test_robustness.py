@@ -12,7 +12,7 @@ import pytest
 
 import common
 from common import flags, mnist, runs
-from conftest import DATA_DIR, ROOT, SMALL, make_run, run_folders, run_script, script_env
+from conftest import ROOT, SMALL, make_run, run_folders, run_in_process, run_script, script_env
 
 SCRIPTS = {"autoencoder.py": "Autoencoder", "adversarial_autoencoder.py": "Adversarial_Autoencoder",
            "supervised_aae.py": "Supervised", "semi_supervised_aae.py": "Semi_Supervised"}
@@ -43,8 +43,8 @@ def autoencoder_parser():
 
 
 def test_divergence_stops_with_the_step_and_no_traceback(tmp_path, mnist_dir):
-    proc = run_script("autoencoder.py", "--train", "True", "--max_steps", "100", *SMALL,
-                      "--learning_rate", "1e30", results_dir=tmp_path, check=False)
+    proc = run_in_process("autoencoder.py", "--train", "True", "--max_steps", "100", *SMALL,
+                          "--learning_rate", "1e30", results_dir=tmp_path, check=False)
     assert proc.returncode != 0 and "Traceback" not in proc.stderr
     # step 0's update leaves the weights non-finite; step 1's loss, taken before its own
     # update, is the first to show it
@@ -91,8 +91,8 @@ def test_divergence_names_the_last_good_checkpoint(tmp_path):
     (["--train", "True", "--batch_size", "0"], "must be a positive number"),
     (["--train", "True", "--learning_rate", "nan"], "must be a positive number"),
 ])
-def test_bad_input_gets_one_message(argv, message, tmp_path, monkeypatch, capsys):
-    code, err = refusal("autoencoder.py", argv, tmp_path, monkeypatch, capsys)
+def test_bad_input_gets_one_message(argv, message, tmp_path):
+    code, err = refusal("autoencoder.py", argv, tmp_path)
     assert code != 0 and message in err and "Traceback" not in err
 
 
@@ -101,8 +101,8 @@ def test_bad_input_gets_one_message(argv, message, tmp_path, monkeypatch, capsys
     (["--train", "False"], "Train first"),
     (["--train", "True", "--batch_size", "0"], "must be a positive number"),
 ])
-def test_every_script_refuses_bad_input_in_one_line(script, argv, message, tmp_path, monkeypatch, capsys):
-    code, err = refusal(script, argv, tmp_path, monkeypatch, capsys)
+def test_every_script_refuses_bad_input_in_one_line(script, argv, message, tmp_path):
+    code, err = refusal(script, argv, tmp_path)
     assert code != 0 and message in err and "Traceback" not in err
 
 
@@ -112,18 +112,17 @@ def test_every_script_refuses_bad_input_in_one_line(script, argv, message, tmp_p
     (["--input_noise", "-1"], "must be 0 or more"),
     (["--adversarial_learning_rate", "0"], "must be a positive number"),
 ])
-def test_part_4_refuses_bad_label_counts_noise_and_rates(argv, message, tmp_path, mnist_dir, monkeypatch,
-                                                         capsys):
-    code, err = refusal("semi_supervised_aae.py", ["--train", "True", *argv], tmp_path, monkeypatch, capsys)
+def test_part_4_refuses_bad_label_counts_noise_and_rates(argv, message, tmp_path, mnist_dir):
+    code, err = refusal("semi_supervised_aae.py", ["--train", "True", *argv], tmp_path)
     assert code != 0 and message in err and "Traceback" not in err
 
 
-def test_runs_that_cannot_be_loaded_are_refused(tmp_path, mnist_dir, monkeypatch, capsys):
-    run_script("autoencoder.py", "--train", "True", "--max_steps", "2", *SMALL, results_dir=tmp_path)
+def test_runs_that_cannot_be_loaded_are_refused(tmp_path, mnist_dir):
+    run_in_process("autoencoder.py", "--train", "True", "--max_steps", "2", *SMALL, results_dir=tmp_path)
     [run] = run_folders(tmp_path, "Autoencoder")
 
     def draw(script, *argv):  # the refusals in this process: (exit code, stderr)
-        return refusal(script, ["--train", "False", *argv], tmp_path, monkeypatch, capsys)
+        return refusal(script, ["--train", "False", *argv], tmp_path)
 
     code, err = draw("autoencoder.py", "--z_dim", "5")
     assert code != 0 and "was trained with --z_dim 2, not 5" in err
@@ -133,7 +132,7 @@ def test_runs_that_cannot_be_loaded_are_refused(tmp_path, mnist_dir, monkeypatch
     code, err = draw("autoencoder.py", "--run", unsaved)
     assert code != 0 and f"run {unsaved} has no checkpoint of Autoencoder: it was stopped before its first save" in err
     # a run's own flags win over defaults, so the z_dim 2 run still loads without flags
-    assert "Loaded" in run_script("autoencoder.py", "--train", "False", results_dir=tmp_path).stdout
+    assert "Loaded" in run_in_process("autoencoder.py", "--train", "False", results_dir=tmp_path).stdout
     # a run.json edited to another code size: the checkpoint's shapes give it away
     edited = os.path.join(str(tmp_path), "Autoencoder", "2000-01-02_00-00-00_edited")
     shutil.copytree(run, edited, copy_function=os.link)  # run.json is replaced, not written into
@@ -162,8 +161,8 @@ def test_runs_that_cannot_be_loaded_are_refused(tmp_path, mnist_dir, monkeypatch
 def test_unwritable_results_folder_is_reported_before_training(tmp_path, mnist_dir):
     blocker = tmp_path / "a-file"
     blocker.write_text("not a folder")
-    proc = run_script("autoencoder.py", "--train", "True", "--max_steps", "2",
-                      results_dir=blocker / "Results", check=False)
+    proc = run_in_process("autoencoder.py", "--train", "True", "--max_steps", "2",
+                          results_dir=blocker / "Results", check=False)
     assert proc.returncode != 0 and "cannot write to" in proc.stderr and "Traceback" not in proc.stderr
 
 
@@ -209,14 +208,12 @@ def test_a_full_disk_at_save_time_stops_with_one_message(tmp_path, mnist_dir):
     ("semi_supervised_aae.py", ["--labelled_batch_size", "300", "--n_labels", "200"],
      "--labelled_batch_size 300 is more than the 200 labelled images (--n_labels)."),
 ])
-def test_a_batch_larger_than_the_data_is_refused_in_one_line(script, argv, message, tmp_path, mnist_dir,
-                                                              monkeypatch, capsys):
+def test_a_batch_larger_than_the_data_is_refused_in_one_line(script, argv, message, tmp_path, mnist_dir):
     if script == "autoencoder.py":  # once as the user meets it: the whole of stderr, the exit code
         proc = run_script(script, "--train", "True", *argv, results_dir=tmp_path, check=False)
         assert proc.returncode == 1 and proc.stderr == f"error: {message}\n"
     else:
-        assert refusal(script, ["--train", "True", *argv], tmp_path, monkeypatch, capsys) == \
-            (f"error: {message}", f"error: {message}")
+        assert refusal(script, ["--train", "True", *argv], tmp_path) == (1, f"error: {message}\n")
     assert not os.path.exists(tmp_path / SCRIPTS[script])  # no empty run folder
 
 
@@ -253,45 +250,29 @@ def test_part_4_checks_each_batch_size_against_its_own_images(tmp_path, data, mo
         runs.start(args, "Semi_Supervised", None, unlabelled, labelled)
 
 
-def refusal(script, argv, tmp_path, monkeypatch, capsys):
-    """A script's main() run in this process, on argv and this test's folders: (exit code, stderr).
-
-    Refusals come before any training, so this spares a test the start of a Python with
-    TensorFlow; --max_steps 1 keeps a missing refusal from training for long before it fails.
-    """
-    return main_of(script[:-len(".py")], [*argv, "--results_dir", str(tmp_path), "--data_dir", DATA_DIR,
-                                          "--max_steps", "1"], monkeypatch, capsys)
+def refusal(script, argv, tmp_path):
+    """The script run in this process on argv and this test's folders: (exit code, stderr).
+    --max_steps 1 keeps a missing refusal from training for long before it fails."""
+    proc = run_in_process(script, *argv, "--max_steps", "1", results_dir=tmp_path, check=False)
+    return proc.returncode, proc.stderr
 
 
-def main_of(script, argv, monkeypatch, capsys):
-    """Run a script's main() in this process: (exit code, stderr)."""
-    module = __import__(script)
-    monkeypatch.setattr(sys, "argv", [f"{script}.py", *argv])
-    monkeypatch.setattr(runs.Run, "active", None)
-    with pytest.raises(SystemExit) as exited:
-        common.main(module.arg_parser(), module.train, module.draw)
-    code = exited.value.code
-    return code, capsys.readouterr().err + ("" if isinstance(code, int) else str(code))
-
-
-def test_ctrl_c_while_the_judge_trains_leaves_no_run_folder(tmp_path, mnist_dir, monkeypatch, capsys):
+def test_ctrl_c_while_the_judge_trains_leaves_no_run_folder(tmp_path, mnist_dir, monkeypatch):
     from common import judge
 
     def training_judge(data_dir):
         raise KeyboardInterrupt
 
     monkeypatch.setattr(judge, "load", training_judge)
-    code, err = main_of("adversarial_autoencoder", ["--train", "True", "--max_steps", "2",
-                                                    "--results_dir", str(tmp_path)], monkeypatch, capsys)
+    code, err = refusal("adversarial_autoencoder.py", ["--train", "True"], tmp_path)
     assert code == 130 and "Traceback" not in err
     assert err.strip() == "error: interrupted before training began; no run folder was kept."
     assert run_folders(tmp_path, "Adversarial_Autoencoder") == []
 
 
-def test_a_start_refused_for_space_leaves_no_run_folder(tmp_path, mnist_dir, monkeypatch, capsys):
+def test_a_start_refused_for_space_leaves_no_run_folder(tmp_path, mnist_dir, monkeypatch):
     monkeypatch.setattr(shutil, "disk_usage", lambda path: types.SimpleNamespace(free=10**6))
-    code, err = main_of("autoencoder", ["--train", "True", "--max_steps", "2",
-                                        "--results_dir", str(tmp_path)], monkeypatch, capsys)
+    code, err = refusal("autoencoder.py", ["--train", "True"], tmp_path)
     assert code != 0 and "not enough disk space" in err and "Traceback" not in err
     assert run_folders(tmp_path, "Autoencoder") == []
 
@@ -346,8 +327,8 @@ def test_losses_that_explode_without_reaching_inf_stop_the_run(tmp_path):
 
 
 def test_part_4_with_a_huge_learning_rate_stops_instead_of_reporting_success(tmp_path, mnist_dir):
-    proc = run_script("semi_supervised_aae.py", "--train", "True", "--learning_rate", "1000",
-                      "--max_steps", "3", *SMALL, results_dir=tmp_path, check=False)
+    proc = run_in_process("semi_supervised_aae.py", "--train", "True", "--learning_rate", "1000",
+                          "--max_steps", "3", *SMALL, results_dir=tmp_path, check=False)
     assert proc.returncode == 1 and "Traceback" not in proc.stderr and "Done" not in proc.stdout
     assert "error: training diverged at step 0: supervised = " in proc.stderr
 

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from common import flags, mnist
-from conftest import SMALL, png_size, read_log, read_metrics, run_folders, run_script, train_run
+from conftest import SMALL, png_size, read_log, read_metrics, run_folders, run_in_process, train_run
 
 CLUSTERING = "semi_supervised_aae_clustering.py"
 LABELS_ONLY = "semi_supervised_aae_labels_only.py"
@@ -106,30 +106,31 @@ def test_cluster_names_are_not_decided_by_float32_rounding():
 
 
 def test_too_few_clusters_get_one_clear_error(tmp_path):
-    proc = run_script(CLUSTERING, "--train", "True", "--n_clusters", "1", results_dir=tmp_path,
-                      check=False)
+    proc = run_in_process(CLUSTERING, "--train", "True", "--n_clusters", "1", results_dir=tmp_path,
+                          check=False)
     assert proc.returncode == 1 and "Traceback" not in proc.stderr
     assert "--n_clusters must be at least 2, got 1." in proc.stderr
 
 
 def test_a_short_clustering_run_names_its_clusters_and_draws_them(tmp_path_factory, mnist_dir):
     results, run, proc = train_run(tmp_path_factory, CLUSTERING, "Semi_Supervised_Clustering",
-                                   "--max_steps", "30", "--n_clusters", "16", "--seed", "3", *SMALL)
+                                   "--max_steps", "30", "--n_clusters", "16", "--seed", "3", *SMALL,
+                                   in_process=True)
     assert "0 labelled and 55000 unlabelled training images" in read_log(run)
     metrics = read_metrics(run)
     assert metrics["n_clusters"] == 16 and len(metrics["cluster_digits"]) == 16
     assert sum(metrics["cluster_sizes"]) == 10000 and 0 <= metrics["test_accuracy"] <= 1
     assert "label_following" not in metrics and 0 <= metrics["digit_likeness"] <= 1
     assert "train_loss_supervised" not in metrics
-    drawn = run_script(CLUSTERING, "--train", "False", results_dir=results)
+    drawn = run_in_process(CLUSTERING, "--train", "False", results_dir=results)
     assert f"Test accuracy: {metrics['test_accuracy']:.4f}" in drawn.stdout
     width, height = png_size(os.path.join(run, "cluster_grid.png"))
     assert height > width  # 16 rows of ten styles
     png_size(os.path.join(run, "cluster_confusion.png"))
     png_size(os.path.join(run, "accuracy_curve.png"))
     # the lesson never loads it: its runs have a folder of their own
-    lesson = run_script("semi_supervised_aae.py", "--train", "False", results_dir=results,
-                        check=False)
+    lesson = run_in_process("semi_supervised_aae.py", "--train", "False", results_dir=results,
+                            check=False)
     assert lesson.returncode == 1 and "no runs in" in lesson.stderr
 
 
@@ -161,12 +162,12 @@ def test_the_baseline_moves_the_running_averages_with_the_labelled_batches(data)
 
 def test_a_short_labels_only_run_writes_its_own_folder_and_draws(tmp_path_factory, mnist_dir):
     results, run, _ = train_run(tmp_path_factory, LABELS_ONLY, "Semi_Supervised_Labels_Only",
-                                "--max_steps", "20", "--n_labels", "200", *SMALL)
+                                "--max_steps", "20", "--n_labels", "200", *SMALL, in_process=True)
     metrics = read_metrics(run)
     assert [k for k in metrics if k.startswith("train_loss_")] == ["train_loss_supervised"]
     # 20 iterations on 200 labels measured 65% and 64% with seeds 0 and 1; chance is 10%
     assert metrics["n_labels"] == 200 and metrics["test_accuracy"] > 0.35, metrics
-    drawn = run_script(LABELS_ONLY, "--train", "False", results_dir=results)
+    drawn = run_in_process(LABELS_ONLY, "--train", "False", results_dir=results)
     assert f"Loaded {run} (step 20)" in drawn.stdout
     png_size(os.path.join(run, "confusion_matrix.png"))
     assert run_folders(results, "Semi_Supervised") == []  # the lesson's folder stays empty

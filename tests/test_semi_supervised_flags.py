@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from common import flags, mnist
-from conftest import run_script
+from conftest import run_in_process
 
 SCRIPT = "semi_supervised_aae.py"
 
@@ -38,7 +38,7 @@ def test_the_lesson_has_ten_digits_and_judges_each_label_alone():
      "--labelled_batch_size 250 is more than the 100 labelled images"),
 ])
 def test_bad_label_flags_get_one_clear_error(argv, message, tmp_path):
-    proc = run_script(SCRIPT, "--train", "True", *argv, results_dir=tmp_path, check=False)
+    proc = run_in_process(SCRIPT, "--train", "True", *argv, results_dir=tmp_path, check=False)
     assert proc.returncode == 1 and message in proc.stderr and "Traceback" not in proc.stderr
 
 

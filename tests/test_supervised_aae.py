@@ -9,7 +9,7 @@ from common import flags, mnist, runs
 import supervised_aae
 import tensorflow.compat.v1 as tf
 from conftest import (RUN_FILES, differing_pairs, event_tags, png_size, read_log, read_metrics,
-                      read_png, run_script, train_run)
+                      read_png, run_in_process, train_run)
 
 MODEL = "Supervised"
 
@@ -75,7 +75,7 @@ def test_tensorboard_events_hold_the_summaries(trained):
 
 def test_train_false_draws_the_figures(trained):
     results, run, _ = trained
-    proc = run_script("supervised_aae.py", "--train", "False", results_dir=results)
+    proc = run_in_process("supervised_aae.py", "--train", "False", results_dir=results)
     assert f"Loaded {run} (step 220)" in proc.stdout
     metrics = read_metrics(run)
     assert (f"Digit judge, 1000 prior styles x 10 digits: label-following "

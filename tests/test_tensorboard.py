@@ -22,7 +22,7 @@ import matplotlib.image
 import numpy as np
 import pytest
 
-from conftest import SMALL, png_size, run_folders, run_script
+from conftest import SMALL, png_size, run_folders, run_in_process
 
 MODEL = "Adversarial_Autoencoder"
 BATCH_SIZE, Z_DIM = 250, 2
@@ -56,8 +56,8 @@ SCREEN = (1280, 1000)  # width, height of the page, and so of the screenshot
 def results(tmp_path_factory, mnist_dir):
     """A results folder holding one run: 230 iterations of part 2."""
     results = tmp_path_factory.mktemp("results")
-    run_script("adversarial_autoencoder.py", "--train", "True", "--batch_size", BATCH_SIZE,
-               "--max_steps", EPOCH_END + 10, "--seed", "3", *SMALL, results_dir=results)
+    run_in_process("adversarial_autoencoder.py", "--train", "True", "--batch_size", BATCH_SIZE,
+                   "--max_steps", EPOCH_END + 10, "--seed", "3", *SMALL, results_dir=results)
     return results
 
 
