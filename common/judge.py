@@ -201,17 +201,18 @@ def cached(folder):
         return None
 
 
-def load(data_dir):
+def load(data_dir, threads=None):
     """The judge cached in <data_dir>/judge/, trained and cached first if there is none that fits.
 
     Whether cached or new, its accuracy on the test images is checked before it scores anything.
+    threads: TensorFlow's threads if it must be trained; every core unless told otherwise.
     """
     folder = os.path.join(data_dir, FOLDER)
     with one_trainer(data_dir):
         saved = cached(folder)
         # Scripts side by side, each given one thread, wait while one of them trains the judge:
         # it takes every core.
-        judge = Judge() if saved else Judge(threads=os.cpu_count())
+        judge = Judge() if saved else Judge(threads=threads or os.cpu_count())
         if saved:
             # The very weights it was measured with (their md5s match): measuring them again in
             # every script would cost a pass over the test images and loading MNIST once more.

@@ -26,6 +26,46 @@ DATA_DIR = os.path.join(ROOT, "Data")
 sys.path.insert(0, ROOT)
 
 
+# The test files that need the digit judge (they train parts 2-4, or test the judge itself; the
+# bench's ends with a run of part 3), in the order they run, longest first; on a fresh clone the
+# judge trains while the others run before them (pytest_sessionstart below).
+NEED_THE_JUDGE = ("test_bench.py", "test_resume.py", "test_priors.py", "test_semi_supervised_aae.py",
+                  "test_semi_supervised_experiments.py", "test_tensorboard.py",
+                  "test_adversarial_autoencoder.py", "test_supervised_aae.py", "test_judge.py")
+judge_training = None  # the process training it, while it does
+
+
+def pytest_sessionstart(session):
+    """On a data folder with MNIST but no digit judge (a fresh clone, as in CI), start training the
+    judge at once in a process of its own, on one thread, while the tests that do not need it run;
+    the first test that does waits for it on common/judge.py's lock. Trained by that test on both
+    cores instead, it holds both workers for a minute; on one thread beside them, it costs less."""
+    global judge_training
+    if hasattr(session.config, "workerinput") or os.path.exists(os.path.join(DATA_DIR, "judge")):
+        return  # an xdist worker (the controller starts it), or a judge already there
+    if len(glob.glob(os.path.join(DATA_DIR, "*-ubyte.gz"))) < 4:
+        return  # no MNIST yet: the first test that needs the judge downloads it and trains it
+    env = dict(script_env(), TF_NUM_INTRAOP_THREADS="1", TF_NUM_INTEROP_THREADS="1")
+    judge_training = subprocess.Popen(
+        [sys.executable, "-c", f"from common import judge; judge.load({DATA_DIR!r}, threads=1)"],
+        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def pytest_sessionfinish(session):
+    if judge_training is not None and judge_training.poll() is None:
+        judge_training.terminate()  # the session ended first (-x, Ctrl-C): its folder is written whole or not at all
+        judge_training.wait()
+
+
+def pytest_collection_modifyitems(items):
+    """The files that need the judge last, the longest of them first (pytest.ini keeps xdist to
+    this order)."""
+    def rank(item):
+        name = os.path.basename(str(item.fspath))
+        return NEED_THE_JUDGE.index(name) + 1 if name in NEED_THE_JUDGE else 0
+    items.sort(key=rank)
+
+
 def script_env():
     env = dict(os.environ, MPLBACKEND="Agg", PYTHONUNBUFFERED="1",
                MNIST_MIRRORS="http://127.0.0.1:9/")  # never the internet: port 9 refuses at once
