@@ -134,8 +134,10 @@ def test_label_match_counts_the_codes_in_their_own_digits_component():
 
 @pytest.fixture(scope="module")
 def mixture_run(tmp_path_factory, mnist_dir):
-    return train_run(tmp_path_factory, "adversarial_autoencoder_priors.py", MODEL, "--max_steps", "60",
-                     "--prior", "mixture", "--use_labels", "--seed", "2", *SMALL, in_process=True)
+    """400 iterations at the full width: about as few as put most digits' codes in their own
+    components (narrower or shorter runs measured no better than untrained)."""
+    return train_run(tmp_path_factory, "adversarial_autoencoder_priors.py", MODEL, "--max_steps", "400",
+                     "--prior", "mixture", "--use_labels", "--seed", "2", in_process=True)
 
 
 def test_a_mixture_run_reports_how_its_codes_fill_the_components(mixture_run):
@@ -146,13 +148,12 @@ def test_a_mixture_run_reports_how_its_codes_fill_the_components(mixture_run):
     recorded = json.load(open(os.path.join(run, "run.json")))["args"]
     assert recorded["input_noise"] == priors.MIXTURE_INPUT_NOISE
     assert sum(metrics["component_shares"]) == pytest.approx(1)
-    # 60 iterations leave the codes in about one component (label match 10-11% on seeds 2 and 3,
-    # 6-7% untrained); digits find their components after 300-400 (26-70%): too long for a test, so
-    # the count itself is checked above, on codes placed by hand
-    assert 0 <= metrics["label_match"] <= 1
+    # the codes of each digit in its own component: 400 iterations measured 70%, 29% and 53% with
+    # seeds 2, 3 and 5 (at 128 units, 4-13%); untrained 6-7%, all in one component 10%
+    assert metrics["label_match"] > 0.2, metrics["label_match"]
     assert "share of test codes per component" in proc.stdout
     drawn = run_in_process("adversarial_autoencoder_priors.py", "--train", "False", results_dir=results)
-    assert f"Loaded {run} (step 60)" in drawn.stdout
+    assert f"Loaded {run} (step 400)" in drawn.stdout
     assert f"{100 * metrics['label_match']:.1f} % of test codes lie in their own digit's component" in drawn.stdout
     for name in ("latent_grid.png", "latent_scatter.png", "reconstructions.png"):
         assert os.path.exists(os.path.join(run, name)), name
