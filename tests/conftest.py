@@ -27,8 +27,9 @@ sys.path.insert(0, ROOT)
 
 
 # The test files that need the digit judge (they train parts 2-4, or test the judge itself; the
-# bench's ends with a run of part 3), in the order they run, longest first; on a fresh clone the
-# judge trains while the others run before them (pytest_sessionstart below).
+# bench's ends with a run of part 3), in the order they run: the bench's first, as most of it needs
+# no judge, then the longest first. On a fresh clone the judge trains while the files that do not
+# need it run before these (pytest_sessionstart below).
 NEED_THE_JUDGE = ("test_bench.py", "test_resume.py", "test_priors.py", "test_semi_supervised_aae.py",
                   "test_semi_supervised_experiments.py", "test_tensorboard.py",
                   "test_adversarial_autoencoder.py", "test_supervised_aae.py", "test_judge.py")
@@ -53,7 +54,8 @@ def pytest_sessionstart(session):
 
 def pytest_sessionfinish(session):
     if judge_training is not None and judge_training.poll() is None:
-        judge_training.terminate()  # the session ended first (-x, Ctrl-C): its folder is written whole or not at all
+        # the session ended first (-x, Ctrl-C); the judge's folder is written whole or not at all
+        judge_training.terminate()
         judge_training.wait()
 
 
