@@ -141,8 +141,8 @@ def train_run(tmp_path_factory, script, model, *args, in_process=False):
     A lesson's own short run goes through a fresh Python, as a user's does; the others may run
     in this process."""
     results = tmp_path_factory.mktemp("results")
-    run = run_in_process if in_process else run_script
-    proc = run(script, "--train", "True", *args, results_dir=results)
+    runner = run_in_process if in_process else run_script
+    proc = runner(script, "--train", "True", *args, results_dir=results)
     [run] = run_folders(results, model)
     return results, run, proc
 

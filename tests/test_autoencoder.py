@@ -125,19 +125,20 @@ def test_the_scatter_colours_each_digit_where_its_codes_lie(trained, drawn, data
 
 def colour_centres(path):
     """(x, up) in pixels of the median pixel of each of tab10's ten colours in a picture's left 80%."""
-    import matplotlib
-    image = read_png(path)
-    plot = image[:, :int(0.8 * image.shape[1]), None, :]
-    tab10 = np.array(matplotlib.colormaps["tab10"].colors)
-    coloured = np.abs(plot - tab10).max(-1) < 0.03
+    coloured = tab10_pixels(path)
     ys, xs = np.indices(coloured.shape[:2])
     return np.array([[np.median(xs[coloured[..., k]]), -np.median(ys[coloured[..., k]])] for k in range(10)])
 
 
 def colour_pixels(path):
     """How many pixels of each of tab10's ten colours the left 80% of a picture holds."""
+    return tab10_pixels(path).sum((0, 1))
+
+
+def tab10_pixels(path):
+    """(height, width, 10): which pixels of the picture's left 80% are each of tab10's colours."""
     import matplotlib
     image = read_png(path)
     plot = image[:, :int(0.8 * image.shape[1]), None, :]
     tab10 = np.array(matplotlib.colormaps["tab10"].colors)
-    return (np.abs(plot - tab10).max(-1) < 0.03).sum((0, 1))
+    return np.abs(plot - tab10).max(-1) < 0.03
