@@ -17,6 +17,9 @@ through a cross-entropy loss on y. Each iteration has five phases:
     4. generator           encoder                     make z and y fool both discriminators
     5. supervised          encoder                     predict the labels of a labelled batch
 
+Each phase reads the weights the one before it left, and the whole iteration is one session
+call: control dependencies order the phases inside it (see build_graph).
+
 The labelled images come from the training split, chosen by --seed; the rest of it is the
 unlabelled data, whose one pass is an epoch. Accuracy is measured on the 5,000 validation images
 after each epoch and on the 10,000 test images once, at the end.
@@ -155,32 +158,75 @@ def cross_entropy(logits, target):
 
 
 # The phases in the order they run. The two discriminators train disjoint networks on the same
-# codes, so running them in one call computes exactly what two calls would, with one encoder pass.
+# codes, so one step of both computes exactly what two steps would, with one encoder pass.
 PHASES = (("reconstruction",), ("discriminator_gauss", "discriminator_cat"), ("generator",),
           ("supervised",))
 
 
 def build_graph(args, phases=PHASES, n_clusters=N_CLASSES, categorical_input=None):
-    """Placeholders, the five networks, the five losses, the optimisers of the phases trained,
-    the summaries. The experiments that import this lesson change three things: which phases
-    train, how many clusters y has, and what the categorical discriminator reads of a batch of
-    y's (categorical_input; each y alone if None)."""
+    """Placeholders, the five networks, the losses and optimisers of the phases trained, the
+    summaries. The experiments that import this lesson change three things: which phases train,
+    how many clusters y has, and what the categorical discriminator reads of a batch of y's
+    (categorical_input; each y alone if None).
+
+    One session call runs a whole iteration (see train_step). Each phase builds its networks'
+    passes again, inside tf.control_dependencies on the updates of the phase before: its reads of
+    the weights wait for those updates, as if each phase were a call of its own, one after the
+    other. The variables are shared (tf.AUTO_REUSE): made by the first phase that uses them.
+    """
     tf.reset_default_graph()
     tf.set_random_seed(args.seed)
     g = placeholders(args, n_clusters)
     random_inputs(g, args)
+    g.phases, g.losses, g.train_ops = phases, {}, {}
+    updates = []
+    for i, phase in enumerate(phases):
+        # In training, batch normalisation uses each batch's own statistics; the running
+        # averages move with the first phase, towards those of the batch it reads.
+        norm = ("update" if i == 0 else "batch") if args.batch_norm else None
+        # Entering the current variable scope again keeps the count of the names made so far,
+        # which reopening a network's scope resets: the optimisers' slots are then named as they
+        # were when each phase had a call of its own (Encoder/e_dense_1/weights/Adam_2, ...),
+        # and older checkpoints still load.
+        with tf.control_dependencies(updates), tf.variable_scope(tf.get_variable_scope()):
+            losses = phase_losses(phase, g, args, norm, categorical_input)
+        updates = [optimiser(args, g, name, loss) for name, loss in losses.items()]
+        if i == 0:
+            updates[0] = tf.group(updates[0], *tf.get_collection(tf.GraphKeys.UPDATE_OPS))
+        g.losses.update(losses)
+        g.train_ops.update(zip(losses, updates))
+    g.train = tf.group(updates)  # the last phase's updates, which wait for all the others
 
-    # In training, batch normalisation uses each batch's own statistics; the running averages
-    # move with the first phase (see optimisers), towards those of the batch it reads.
-    batch, update = ("batch", "update") if args.batch_norm else (None, None)
-    labelled_update = phases[0] == ("supervised",)
-    z, logits = encoder(g.x_encoder, args.z_dim, n_clusters, args.hidden_units,
-                        norm=batch if labelled_update else update)
+    # What evaluation reads: the same paths from the clean images, which with --batch_norm
+    # normalise by the running averages.
+    eval_z, g.logits = encoder(g.x, args.z_dim, n_clusters, args.hidden_units,
+                               reuse=tf.AUTO_REUSE, norm="running" if args.batch_norm else None)
+    eval_y = tf.nn.softmax(g.logits)
+    eval_reconstruction = decoder(eval_y, eval_z, args.z_dim, n_clusters, args.hidden_units,
+                                  reuse=tf.AUTO_REUSE)
+    g.generated = decoder(g.y_in, g.z_in, args.z_dim, n_clusters, args.hidden_units,
+                          reuse=tf.AUTO_REUSE)
+    g.mse = tf.reduce_mean(tf.square(g.x - eval_reconstruction))
+    g.prediction = tf.argmax(g.logits, 1)
+    g.summaries = summarise_graph(g, eval_z, eval_y, eval_reconstruction)
+    g.saver = tf.train.Saver(max_to_keep=2)
+    return g
+
+
+def phase_losses(phase, g, args, norm, categorical_input):
+    """{loss name: loss} of one phase, from passes through the networks made for it alone."""
+    n_clusters, units = g.n_clusters, args.hidden_units
+    if phase == ("supervised",):
+        _, logits = encoder(g.x_labelled_encoder, args.z_dim, n_clusters, units,
+                            reuse=tf.AUTO_REUSE, norm=norm)
+        return {"supervised": tf.reduce_mean(tf.nn.softmax_cross_entropy_with_logits_v2(
+            labels=g.y_labelled, logits=logits))}
+    z, logits = encoder(g.x_encoder, args.z_dim, n_clusters, units, reuse=tf.AUTO_REUSE,
+                        norm=norm)
     y = tf.nn.softmax(logits)
-    reconstruction = decoder(y, z, args.z_dim, n_clusters, args.hidden_units)
-    _, labelled_logits = encoder(g.x_labelled_encoder, args.z_dim, n_clusters, args.hidden_units,
-                                 reuse=True, norm=update if labelled_update else batch)
-    g.generated = decoder(g.y_in, g.z_in, args.z_dim, n_clusters, args.hidden_units, reuse=True)
+    if phase == ("reconstruction",):
+        reconstruction = decoder(y, z, args.z_dim, n_clusters, units, reuse=tf.AUTO_REUSE)
+        return {"reconstruction": tf.reduce_mean(tf.square(g.x - reconstruction))}
 
     if args.pair_discriminator:
         # The Gaussian discriminator judges (z, label) pairs, a prior sample going with the label
@@ -191,41 +237,19 @@ def build_graph(args, phases=PHASES, n_clusters=N_CLASSES, categorical_input=Non
         gauss_real, gauss_fake = tf.concat([g.z_prior, label], 1), tf.concat([z, label], 1)
     else:  # the original: z alone, which may carry the digit as long as all codes look Gaussian
         gauss_real, gauss_fake = g.z_prior, z
-    d_gauss_real = discriminator_gauss(gauss_real, gauss_real.shape[1], args.hidden_units)
-    d_gauss_fake = discriminator_gauss(gauss_fake, gauss_real.shape[1], args.hidden_units,
-                                       reuse=True)
     cat_real, cat_fake = g.y_prior, y
     if categorical_input is not None:
         cat_real, cat_fake = categorical_input(g.y_prior), categorical_input(y)
-    d_cat_real = discriminator_cat(cat_real, cat_real.shape[1], args.hidden_units)
-    d_cat_fake = discriminator_cat(cat_fake, cat_real.shape[1], args.hidden_units, reuse=True)
-
-    g.mse = tf.reduce_mean(tf.square(g.x - reconstruction))
-    g.losses = {
-        "reconstruction": g.mse,
-        "discriminator_gauss": cross_entropy(d_gauss_real, 1) + cross_entropy(d_gauss_fake, 0),
-        # The original once labelled the encoder's y as real here (bug B3): prior 1, codes 0.
-        "discriminator_cat": cross_entropy(d_cat_real, 1) + cross_entropy(d_cat_fake, 0),
-        "generator": cross_entropy(d_gauss_fake, 1) + cross_entropy(d_cat_fake, 1),
-        "supervised": tf.reduce_mean(tf.nn.softmax_cross_entropy_with_logits_v2(
-            labels=g.y_labelled, logits=labelled_logits)),
-    }
-    g.phases = phases
-    g.train_ops = optimisers(args, g, phases)
-    g.losses = {name: loss for name, loss in g.losses.items() if name in g.train_ops}
-    g.summaries = summarise_graph(g, z, y, reconstruction)
-
-    # What evaluation reads: the same paths from the clean images, which with --batch_norm
-    # normalise by the running averages. Built last, so that the random initialisers draw as they
-    # do without it.
-    eval_z, g.logits = encoder(g.x, args.z_dim, n_clusters, args.hidden_units, reuse=True,
-                               norm="running" if args.batch_norm else None)
-    eval_reconstruction = decoder(tf.nn.softmax(g.logits), eval_z, args.z_dim, n_clusters,
-                                  args.hidden_units, reuse=True)
-    g.mse = tf.reduce_mean(tf.square(g.x - eval_reconstruction))
-    g.prediction = tf.argmax(g.logits, 1)
-    g.saver = tf.train.Saver(max_to_keep=2)
-    return g
+    d_gauss_fake = discriminator_gauss(gauss_fake, gauss_real.shape[1], units, reuse=tf.AUTO_REUSE)
+    d_cat_fake = discriminator_cat(cat_fake, cat_real.shape[1], units, reuse=tf.AUTO_REUSE)
+    if phase == ("generator",):
+        return {"generator": cross_entropy(d_gauss_fake, 1) + cross_entropy(d_cat_fake, 1)}
+    d_gauss_real = discriminator_gauss(gauss_real, gauss_real.shape[1], units, reuse=True)
+    d_cat_real = discriminator_cat(cat_real, cat_real.shape[1], units, reuse=True)
+    losses = {"discriminator_gauss": cross_entropy(d_gauss_real, 1) + cross_entropy(d_gauss_fake, 0),
+              # The original once labelled the encoder's y as real here (bug B3): prior 1, codes 0.
+              "discriminator_cat": cross_entropy(d_cat_real, 1) + cross_entropy(d_cat_fake, 0)}
+    return {name: losses[name] for name in phase}
 
 
 def placeholders(args, n_clusters):
@@ -323,36 +347,28 @@ def turn_and_shift(images, angles, offsets):
     return tf.reshape(turned, [-1, INPUT_DIM])
 
 
-def optimisers(args, g, phases):
-    """{phase: its training op}, one Adam each, for the phases trained.
+def optimiser(args, g, name, loss):
+    """The training op of one loss: a step of its own Adam, on the networks that loss trains.
 
-    Each phase moves only its own networks: the discriminators never learn to help the encoder
+    Each loss moves only its own networks: the discriminators never learn to help the encoder
     fool them, and the label and style losses shape the encoder alone. The three adversarial
-    phases take the smaller --adversarial_learning_rate.
+    losses take the smaller --adversarial_learning_rate.
     """
-    encoder_vars = tf.trainable_variables(scope="Encoder")
-    trains = {"reconstruction": (encoder_vars + tf.trainable_variables(scope="Decoder"), False),
-              "discriminator_gauss": (tf.trainable_variables(scope="Discriminator_gauss"), True),
-              "discriminator_cat": (tf.trainable_variables(scope="Discriminator_cat"), True),
-              "generator": (encoder_vars, True),
-              "supervised": (encoder_vars, False)}
-    trained = {name for phase in phases for name in phase}
-    train_ops = {}
-    for name, (var_list, adversarial) in trains.items():
-        if name in trained:
-            rate = (args.adversarial_learning_rate * g.adversarial_decay if adversarial
-                    else args.learning_rate * g.decay)
-            train_ops[name] = tf.train.AdamOptimizer(rate, beta1=args.beta1).minimize(
-                g.losses[name], var_list=var_list)
-    first = phases[0][0]  # the running averages of --batch_norm move once an iteration
-    train_ops[first] = tf.group(train_ops[first], *tf.get_collection(tf.GraphKeys.UPDATE_OPS))
-    return train_ops
+    scopes, adversarial = {"reconstruction": (("Encoder", "Decoder"), False),
+                           "discriminator_gauss": (("Discriminator_gauss",), True),
+                           "discriminator_cat": (("Discriminator_cat",), True),
+                           "generator": (("Encoder",), True),
+                           "supervised": (("Encoder",), False)}[name]
+    rate = (args.adversarial_learning_rate * g.adversarial_decay if adversarial
+            else args.learning_rate * g.decay)
+    return tf.train.AdamOptimizer(rate, beta1=args.beta1).minimize(
+        loss, var_list=[v for scope in scopes for v in tf.trainable_variables(scope=scope)])
 
 
 def summarise_graph(g, z, y, reconstruction):
-    """The losses, the codes beside their priors and a few images, for TensorBoard."""
-    for name, loss in g.losses.items():
-        tf.summary.scalar(f"Loss/{name}", loss)
+    """The codes of the clean images beside their priors, and a few images, for TensorBoard (the
+    losses are written from train_step's values: a loss of a later phase waits for the updates
+    of the phases before it)."""
     tf.summary.histogram("Distributions/encoder_z", z)
     tf.summary.histogram("Distributions/prior_z", g.z_prior)
     tf.summary.histogram("Distributions/encoder_label", y)
@@ -364,15 +380,11 @@ def summarise_graph(g, z, y, reconstruction):
 
 
 def train_step(sess, g, feed):
-    """One iteration: the phases in order, each a step of its own optimiser.
+    """One iteration, one session call: the phases in order, each a step of its own optimisers.
 
-    Returns each phase's loss by name, as computed just before its own update.
+    Returns each loss by name, as computed just before its own update.
     """
-    losses = {}
-    for phase in g.phases:
-        _, values = sess.run([[g.train_ops[name] for name in phase],
-                              {name: g.losses[name] for name in phase}], feed_dict=feed)
-        losses.update(values)
+    _, losses = sess.run([g.train, g.losses], feed_dict=feed)
     return losses
 
 
@@ -456,6 +468,7 @@ def train_loop(sess, g, run, args, data, unlabelled, labelled, evaluate):
         with run.outside_training():
             if step % LOG_EVERY == 0:
                 writer.add_summary(sess.run(g.summaries, feed_dict=feed), step)
+                summaries.scalars(writer, step, **{f"Loss/{k}": v for k, v in losses.items()})
                 run.log(f"step {step}: " + ", ".join(f"{k} {v:.4f}" for k, v in losses.items()),
                         echo=False)
         step += 1

@@ -3,6 +3,7 @@ import argparse
 import json
 import os
 import shutil
+from unittest import mock
 
 import numpy as np
 import pytest
@@ -168,15 +169,21 @@ TRAINS = {"reconstruction": {"Encoder", "Decoder"}, "discriminator_gauss": {"Dis
 ADVERSARIAL = {"discriminator_gauss", "discriminator_cat", "generator"}
 
 
-def first_step(tf, g, phase, feed):
-    """Each network's variables before and after one step of `phase` from a fresh start."""
-    variables = {scope: tf.trainable_variables(scope=scope) for scope in SCOPES}
-    assert sum(len(v) for v in variables.values()) == len(tf.trainable_variables())
-    with tf.Session() as sess:
-        sess.run(tf.global_variables_initializer())
-        before = sess.run(variables)
-        sess.run(g.train_ops[phase], feed_dict=feed)
-        return before, sess.run(variables)
+def first_step(ssa, args, phase, feed):
+    """Each network's variables before and after one step of `phase` from a fresh start, in a
+    graph of that phase alone: in the lesson's graph a phase's step runs the phases before it.
+    feed(g) gives the feed for that graph's placeholders."""
+    import tensorflow.compat.v1 as tf
+    graph = tf.Graph()
+    with graph.as_default(), mock.patch.object(tf, "reset_default_graph", lambda: None):
+        g = ssa.build_graph(args, ((phase,),))
+        variables = {scope: tf.trainable_variables(scope=scope) for scope in SCOPES}
+        assert sum(len(v) for v in variables.values()) == len(tf.trainable_variables())
+        with tf.Session() as sess:
+            sess.run(tf.global_variables_initializer())
+            before = sess.run(variables)
+            sess.run(g.train, feed_dict=feed(g))
+            return before, sess.run(variables)
 
 
 def largest_move(before, after, scopes=SCOPES):
@@ -193,8 +200,8 @@ def phase_rate(args, phase):
 def test_each_phase_changes_only_its_own_networks(model, data, phase):
     ssa, args, g, tf = model
     labelled, unlabelled = mnist.split_labelled(data.train, 1000, args.seed)
-    feed = ssa.next_feed(g, unlabelled, labelled, args, 0)
-    before, after = first_step(tf, g, phase, feed)
+    before, after = first_step(ssa, args, phase,
+                               lambda g: ssa.next_feed(g, unlabelled, labelled, args, 0))
     changed = {scope for scope in SCOPES
                if any(not np.array_equal(b, a) for b, a in zip(before[scope], after[scope]))}
     assert changed == TRAINS[phase]
@@ -210,7 +217,8 @@ def test_adversarial_drops_move_the_adversarial_rates_alone(model, data, phase, 
     labelled, unlabelled = mnist.split_labelled(data.train, 1000, args.seed)
     feed = ssa.next_feed(g, unlabelled, labelled, args, 0, epoch=13)
     assert (feed[g.decay], feed[g.adversarial_decay]) == (1, pytest.approx(0.1))
-    largest = largest_move(*first_step(tf, g, phase, feed))
+    largest = largest_move(*first_step(ssa, args, phase, lambda alone: ssa.next_feed(
+        alone, unlabelled, labelled, args, 0, epoch=13)))
     assert largest == pytest.approx(phase_rate(args, phase) * 0.1 ** drops, rel=1e-2)
 
 
