@@ -279,8 +279,8 @@ def random_inputs(g, args):
     sees (the decoder must rebuild the clean x), the labelled batch turned, shifted and noisy,
     and as many samples of the priors, z and one-hot labels, as x has images.
 
-    Each draw is a stateless op seeded by --seed, the fed step and its stream: the calls of one
-    iteration (see train_step) all see the same numbers, and a resumed run draws what an
+    Each draw is a stateless op seeded by --seed, the fed step and its stream: the training call
+    of an iteration and its summaries' call see the same numbers, and a resumed run draws what an
     uninterrupted one did without a random state to save. Python feeds the batches and the step.
     """
     key = tf.stack([tf.constant(args.seed, tf.int64), g.step])
@@ -304,8 +304,8 @@ def noisy(images, std, seed):
     The noise is made from uniform numbers by the Box-Muller transform: two uniform numbers
     u, v give two independent normal ones, sqrt(-2 log u) times cos and sin of 2 pi v. On a CPU
     that takes less than half the time of TensorFlow's own normal sampler, which works one number
-    at a time where these element-wise ops work on many; an iteration draws over 400,000 (the
-    unlabelled batch's noise once in each of the three calls that read it).
+    at a time where these element-wise ops work on many; an iteration draws 274,400 (the
+    unlabelled batch's noise and the labelled batch's, once each).
     """
     if not std:
         return images
