@@ -162,6 +162,13 @@ def cross_entropy(logits, target):
 PHASES = (("reconstruction",), ("discriminator_gauss", "discriminator_cat"), ("generator",),
           ("supervised",))
 
+# What each loss trains, and whether it is adversarial (trained at the adversarial rate).
+TRAINS = {"reconstruction": (("Encoder", "Decoder"), False),
+          "discriminator_gauss": (("Discriminator_gauss",), True),
+          "discriminator_cat": (("Discriminator_cat",), True),
+          "generator": (("Encoder",), True),
+          "supervised": (("Encoder",), False)}
+
 
 def build_graph(args, phases=PHASES, n_clusters=N_CLASSES, categorical_input=None):
     """Placeholders, the five networks, the losses and optimisers of the phases trained, the
@@ -172,14 +179,16 @@ def build_graph(args, phases=PHASES, n_clusters=N_CLASSES, categorical_input=Non
     One session call runs a whole iteration (see train_step). Each phase builds its networks'
     passes again, inside tf.control_dependencies on the updates of the phase before: its reads of
     the weights wait for those updates, as if each phase were a call of its own, one after the
-    other. The variables are shared (tf.AUTO_REUSE): made by the first phase that uses them.
+    other. The variables are shared (tf.AUTO_REUSE): made by the first phase that uses them. One
+    pass is not built again: the generator reads the unlabelled batch's codes that the
+    discriminators' phase computed, as that phase changes no encoder weight.
     """
     tf.reset_default_graph()
     tf.set_random_seed(args.seed)
     g = placeholders(args, n_clusters)
     random_inputs(g, args)
     g.phases, g.losses, g.train_ops = phases, {}, {}
-    updates = []
+    updates, codes = [], None
     for i, phase in enumerate(phases):
         # In training, batch normalisation uses each batch's own statistics; the running
         # averages move with the first phase, towards those of the batch it reads.
@@ -189,8 +198,12 @@ def build_graph(args, phases=PHASES, n_clusters=N_CLASSES, categorical_input=Non
         # were when each phase had a call of its own (Encoder/e_dense_1/weights/Adam_2, ...),
         # and older checkpoints still load.
         with tf.control_dependencies(updates), tf.variable_scope(tf.get_variable_scope()):
-            losses = phase_losses(phase, g, args, norm, categorical_input)
+            losses, codes = phase_losses(phase, g, args, norm, categorical_input, codes)
         updates = [optimiser(args, g, name, loss) for name, loss in losses.items()]
+        # A phase that leaves the encoder as it was (the discriminators') hands its codes of the
+        # unlabelled batch to the next one, which would compute the very same numbers again.
+        if any("Encoder" in TRAINS[name][0] for name in phase):
+            codes = None
         if i == 0:
             updates[0] = tf.group(updates[0], *tf.get_collection(tf.GraphKeys.UPDATE_OPS))
         g.losses.update(losses)
@@ -213,20 +226,22 @@ def build_graph(args, phases=PHASES, n_clusters=N_CLASSES, categorical_input=Non
     return g
 
 
-def phase_losses(phase, g, args, norm, categorical_input):
-    """{loss name: loss} of one phase, from passes through the networks made for it alone."""
+def phase_losses(phase, g, args, norm, categorical_input, codes=None):
+    """({loss name: loss} of one phase, the codes (z, label logits) of the unlabelled batch it
+    read), from passes through the networks made for it alone; the encoder's pass is skipped
+    when codes are given."""
     n_clusters, units = g.n_clusters, args.hidden_units
     if phase == ("supervised",):
         _, logits = encoder(g.x_labelled_encoder, args.z_dim, n_clusters, units,
                             reuse=tf.AUTO_REUSE, norm=norm)
         return {"supervised": tf.reduce_mean(tf.nn.softmax_cross_entropy_with_logits_v2(
-            labels=g.y_labelled, logits=logits))}
-    z, logits = encoder(g.x_encoder, args.z_dim, n_clusters, units, reuse=tf.AUTO_REUSE,
-                        norm=norm)
-    y = tf.nn.softmax(logits)
+            labels=g.y_labelled, logits=logits))}, None
+    codes = codes or encoder(g.x_encoder, args.z_dim, n_clusters, units, reuse=tf.AUTO_REUSE,
+                             norm=norm)
+    z, y = codes[0], tf.nn.softmax(codes[1])
     if phase == ("reconstruction",):
         reconstruction = decoder(y, z, args.z_dim, n_clusters, units, reuse=tf.AUTO_REUSE)
-        return {"reconstruction": tf.reduce_mean(tf.square(g.x - reconstruction))}
+        return {"reconstruction": tf.reduce_mean(tf.square(g.x - reconstruction))}, codes
 
     if args.pair_discriminator:
         # The Gaussian discriminator judges (z, label) pairs, a prior sample going with the label
@@ -243,13 +258,13 @@ def phase_losses(phase, g, args, norm, categorical_input):
     d_gauss_fake = discriminator_gauss(gauss_fake, gauss_real.shape[1], units, reuse=tf.AUTO_REUSE)
     d_cat_fake = discriminator_cat(cat_fake, cat_real.shape[1], units, reuse=tf.AUTO_REUSE)
     if phase == ("generator",):
-        return {"generator": cross_entropy(d_gauss_fake, 1) + cross_entropy(d_cat_fake, 1)}
+        return {"generator": cross_entropy(d_gauss_fake, 1) + cross_entropy(d_cat_fake, 1)}, codes
     d_gauss_real = discriminator_gauss(gauss_real, gauss_real.shape[1], units, reuse=True)
     d_cat_real = discriminator_cat(cat_real, cat_real.shape[1], units, reuse=True)
     losses = {"discriminator_gauss": cross_entropy(d_gauss_real, 1) + cross_entropy(d_gauss_fake, 0),
               # The original once labelled the encoder's y as real here (bug B3): prior 1, codes 0.
               "discriminator_cat": cross_entropy(d_cat_real, 1) + cross_entropy(d_cat_fake, 0)}
-    return {name: losses[name] for name in phase}
+    return {name: losses[name] for name in phase}, codes
 
 
 def placeholders(args, n_clusters):
@@ -354,11 +369,7 @@ def optimiser(args, g, name, loss):
     fool them, and the label and style losses shape the encoder alone. The three adversarial
     losses take the smaller --adversarial_learning_rate.
     """
-    scopes, adversarial = {"reconstruction": (("Encoder", "Decoder"), False),
-                           "discriminator_gauss": (("Discriminator_gauss",), True),
-                           "discriminator_cat": (("Discriminator_cat",), True),
-                           "generator": (("Encoder",), True),
-                           "supervised": (("Encoder",), False)}[name]
+    scopes, adversarial = TRAINS[name]
     rate = (args.adversarial_learning_rate * g.adversarial_decay if adversarial
             else args.learning_rate * g.decay)
     return tf.train.AdamOptimizer(rate, beta1=args.beta1).minimize(

@@ -208,6 +208,49 @@ def test_each_phase_changes_only_its_own_networks(model, data, phase):
     assert largest_move(before, after, changed) == pytest.approx(phase_rate(args, phase), rel=1e-2)
 
 
+def test_one_call_trains_as_the_phases_one_after_the_other(model, data):
+    """The lesson's iteration, one session call, against each phase stepped in a graph of its
+    own from the weights the phase before left: the same losses and the same weights. A phase
+    that read weights before the updates of the one before, or the generator reading codes from
+    before the encoder's update, would differ."""
+    ssa, args, g, tf = model
+    args = argparse.Namespace(**{**vars(args), "hidden_units": 128})
+    labelled, unlabelled = mnist.split_labelled(data.train, 1000, args.seed)
+    batches = (unlabelled.next_batch(args.batch_size), labelled.next_batch(args.labelled_batch_size))
+
+    def feed(g):
+        return {g.step: 7, g.x: batches[0][0], g.x_labelled: batches[1][0],
+                g.y_labelled: batches[1][1]}
+
+    def one_step(phases, weights):
+        """The weights before (those given, where the graph has them) and after one step of
+        the phases given, and its losses."""
+        graph = tf.Graph()
+        with graph.as_default(), mock.patch.object(tf, "reset_default_graph", lambda: None):
+            g = ssa.build_graph(args, phases)
+            variables = {v.op.name: v for v in tf.trainable_variables()}
+            with tf.Session() as sess:
+                sess.run(tf.global_variables_initializer())
+                for name, value in weights.items():
+                    if name in variables:
+                        variables[name].load(value, sess)
+                before = sess.run(variables)
+                losses = ssa.train_step(sess, g, feed(g))
+                return before, losses, {**weights, **sess.run(variables)}
+
+    weights, whole_losses, whole_weights = one_step(ssa.PHASES, {})
+    losses = {}
+    for phase in ssa.PHASES:
+        _, phase_losses, weights = one_step((phase,), weights)
+        losses.update(phase_losses)
+    assert set(losses) == set(whole_losses)
+    for name in losses:
+        assert whole_losses[name] == pytest.approx(losses[name], rel=1e-6, abs=1e-7), name
+    for name in weights:
+        np.testing.assert_allclose(whole_weights[name], weights[name], rtol=1e-5, atol=1e-7,
+                                   err_msg=name)
+
+
 @pytest.mark.parametrize("phase, drops", [("generator", 1), ("discriminator_gauss", 1),
                                           ("supervised", 0), ("reconstruction", 0)])
 def test_adversarial_drops_move_the_adversarial_rates_alone(model, data, phase, drops):
