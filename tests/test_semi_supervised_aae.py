@@ -213,12 +213,12 @@ def test_one_call_trains_as_the_phases_one_after_the_other(model, data):
     own from the weights the phase before left: the same losses and the same weights. A phase
     that read weights before the updates of the one before, or the generator reading codes from
     before the encoder's update, would differ."""
-    ssa, args, g, tf = model
+    ssa, args, _, tf = model
     args = argparse.Namespace(**{**vars(args), "hidden_units": 128})
     labelled, unlabelled = mnist.split_labelled(data.train, 1000, args.seed)
     batches = (unlabelled.next_batch(args.batch_size), labelled.next_batch(args.labelled_batch_size))
 
-    def feed(g):
+    def feed(g):  # the same batches and step, so every graph draws the same noise and views
         return {g.step: 7, g.x: batches[0][0], g.x_labelled: batches[1][0],
                 g.y_labelled: batches[1][1]}
 
