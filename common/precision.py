@@ -6,7 +6,8 @@ copies of their inputs and accumulate in float32, while the weights, Adam's slot
 the checkpoints stay float32. On a CPU this is oneDNN's rewrite, and it pays where the CPU
 multiplies bfloat16 natively (AVX512_BF16 or AMX); elsewhere it would only emulate it, so the
 run stays float32 and says so. On a GPU it is TensorFlow's CUDA rewrite, which computes in
-float16 rather than bfloat16. float32 is the default: it is bit-reproducible on a given machine.
+float16 rather than bfloat16. float32 is the default: it is bit-reproducible on a given machine
+with the same number of threads (docs/part4.md).
 """
 import sys
 
