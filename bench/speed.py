@@ -281,6 +281,17 @@ def adam_alone(shapes, settings):
     return 1000 / rate
 
 
+def traced_span(traces):
+    """Milliseconds from the first kernel's start to the last one's end, summed over the traced
+    session calls: the time the calls spent in the graph, gaps between kernels included."""
+    span = 0.0
+    for step_stats in traces:
+        nodes = [node for device in step_stats.dev_stats for node in device.node_stats]
+        start = min(node.all_start_micros for node in nodes)
+        span += max(node.all_start_micros + node.all_end_rel_micros for node in nodes) - start
+    return span / 1000
+
+
 def traced_kernels(traces):
     """(op type, milliseconds) of every kernel that ran in the traces.
 
@@ -341,7 +352,8 @@ def measure(name, settings, data_dir, weights_path, config):
     from common import precision
     wanted = "bfloat16" if config == "bfloat16" else "float32"
     module, args, g, next_feed, steps_per_epoch = setup(name, data_dir, wanted, settings.hidden_units)
-    with tf.Session(config=precision.session_config(args.precision)) as sess:
+    config = precision.session_config(args.precision)
+    with tf.Session(config=config) as sess:
         sess.run(tf.global_variables_initializer())
         losses = [module.train_step(sess, g, next_feed()) for _ in range(COMPARED_ITERATIONS)]
         variables = tf.trainable_variables()
@@ -361,6 +373,15 @@ def measure(name, settings, data_dir, weights_path, config):
             next_feed()
             feed_times.append(time.perf_counter() - started)
 
+    # The traced iterations run one kernel at a time (one inter-op thread, each kernel with all
+    # the intra-op threads), so that the kernels' times add up to the iteration's: run two at
+    # a time, as in the timed session, each takes longer and their sum exceeds the iteration.
+    # The session needs threads of its own: the process's pool was made by the first session.
+    config.inter_op_parallelism_threads, config.use_per_session_threads = 1, True
+    with tf.Session(config=config) as sess:
+        sess.run(tf.global_variables_initializer())
+        for _ in range(COMPARED_ITERATIONS + settings.warmup):
+            module.train_step(sess, g, next_feed())
         recording = RecordingSession(sess)
         for _ in range(settings.traced):
             module.train_step(recording, g, next_feed())
@@ -372,7 +393,8 @@ def measure(name, settings, data_dir, weights_path, config):
     milliseconds = {"matmul": 0.0, "adam": 0.0, "cast": 0.0, "other": 0.0}
     for op_type, ms in kernels:
         milliseconds[kernel_kind(op_type)] += ms / settings.traced
-    results.update(feed_ms=1000 * statistics.median(feed_times), kernel_ms=milliseconds)
+    results.update(feed_ms=1000 * statistics.median(feed_times), kernel_ms=milliseconds,
+                   traced_ms=traced_span(recording.traces) / settings.traced)
     if config == "bfloat16":
         return results
     traced_matmuls = sum(kernel_kind(op_type) == "matmul" for op_type, _ in kernels) / settings.traced
@@ -580,20 +602,21 @@ def cpu_model():
 
 
 def time_table(rows, config, products):
-    """Print where one iteration of `config` goes, a row per script: milliseconds in all, in each
-    kind of kernel (beside the products at their best, and Adam's updates timed alone where
-    measured), in next_feed(), and the rest."""
+    """Print where one iteration of `config` goes, a row per script, in milliseconds: the
+    iteration as timed; the same traced one kernel at a time; its kernels by kind (beside the
+    products at their best, and Adam's updates timed alone where measured); the gaps between its
+    kernels; and next_feed()."""
     alone = "adam_alone_ms" in next(iter(rows.values()))[config]
-    print(f"{'script':<24} {'total':>6} {'matmul':>6} {'(best)':>7} {'adam':>6} "
-          + (f"{'(alone)':>7} " if alone else "") + f"{'cast':>6} {'other':>6} {'feed':>6} {'rest':>6}")
+    print(f"{'script':<24} {'total':>6} {'traced':>6} {'matmul':>6} {'(best)':>7} {'adam':>6} "
+          + (f"{'(alone)':>7} " if alone else "") + f"{'cast':>6} {'other':>6} {'gaps':>6} {'feed':>6}")
     for name, row in rows.items():
         measured = row[config]
-        total, kernels = 1000 / measured["iterations_per_second"], measured["kernel_ms"]
-        rest = total - sum(kernels.values()) - measured["feed_ms"]
-        print(f"{name:<24} {total:>6.1f} {kernels['matmul']:>6.1f} {1000 * row[products]:>7.1f} "
-              f"{kernels['adam']:>6.1f} " + (f"{measured['adam_alone_ms']:>7.1f} " if alone else "")
-              + f"{kernels['cast']:>6.1f} {kernels['other']:>6.1f} {measured['feed_ms']:>6.1f} "
-              f"{rest:>6.1f}")
+        kernels, traced = measured["kernel_ms"], measured["traced_ms"]
+        print(f"{name:<24} {1000 / measured['iterations_per_second']:>6.1f} {traced:>6.1f} "
+              f"{kernels['matmul']:>6.1f} {1000 * row[products]:>7.1f} {kernels['adam']:>6.1f} "
+              + (f"{measured['adam_alone_ms']:>7.1f} " if alone else "")
+              + f"{kernels['cast']:>6.1f} {kernels['other']:>6.1f} "
+              f"{traced - sum(kernels.values()):>6.1f} {measured['feed_ms']:>6.1f}")
 
 
 def report(results):
@@ -641,7 +664,8 @@ def report(results):
     else:
         print("\n--precision bfloat16: not measured, this CPU has no bfloat16 arithmetic.")
 
-    print("\nWhere one iteration's time goes, fast configuration, ms (kernels from traced iterations):")
+    print("\nWhere one iteration's time goes, fast configuration, ms (total: as timed; then traced "
+          "one kernel at a time: the iteration, its kernels, the gaps between them):")
     time_table(rows, "fast", "products_seconds")
     if bfloat16:
         print("\nThe same with --precision bfloat16, ms (its casts are the rewrite's copies to and "
