@@ -37,17 +37,17 @@ For each of the four scripts it builds the real training graph with the script's
 Where the CPU multiplies bfloat16 natively (AVX512_BF16 or AMX; see common/precision.py), a
 second table measures `--precision bfloat16` the same way, against a bfloat16 roofline: each
 product timed in bfloat16 by TensorFlow (numpy has no bfloat16). A third shows where one
-iteration's time goes, from traced iterations of the fast configuration (and, in a table of its
-own, of bfloat16): time in matrix-product kernels, in Adam's updates, in casts (the copies to and
-from bfloat16 that its rewrite adds), in all other kernels, in `next_feed()`, and the rest: the
-session's and Python's own work (the rest can come out negative when kernels ran side by side, as
-they are then counted twice). Adam's updates are no arithmetic to speak of but move memory: each
-reads a weight, its gradient and its two slots and writes three of them back, 28 bytes a float32
-weight. The roofline counts them as it would count any memory-bound kernel, at the best this machine
-does: the updates of one iteration, timed alone on variables of the same shapes (see
-`adam_alone()`); a fourth table shows them. A fifth runs each script itself for two epochs
-and shows how much of its second epoch went to summaries, evaluation, figures and the checkpoint
-rather than training.
+iteration's time goes in the fast configuration (and, in a table of its own, in bfloat16): the
+iteration as timed, then iterations traced one kernel at a time (one inter-op thread, so that the
+kernels' times add up rather than overlap): the traced iteration, its time in matrix-product
+kernels, in Adam's updates, in casts (the copies to and from bfloat16 that its rewrite adds), in
+all other kernels, the gaps between kernels (the executor's own work), and `next_feed()`.
+Adam's updates are no arithmetic to speak of but move memory: each reads a weight, its gradient
+and its two slots and writes three of them back, 28 bytes a float32 weight. The roofline counts
+them as it would count any memory-bound kernel, at the best this machine does: the updates of one
+iteration, timed alone on variables of the same shapes (see `adam_alone()`); a fourth table shows
+them. A fifth runs each script itself for two epochs and shows how much of its second epoch went
+to summaries, evaluation, figures and the checkpoint rather than training.
 
 How it runs: oneDNN is switched on or off when TensorFlow is imported (the `common` package turns
 it on unless the environment says otherwise), so each configuration runs in a child process of its
@@ -608,7 +608,8 @@ def time_table(rows, config, products):
     kernels; and next_feed()."""
     alone = "adam_alone_ms" in next(iter(rows.values()))[config]
     print(f"{'script':<24} {'total':>6} {'traced':>6} {'matmul':>6} {'(best)':>7} {'adam':>6} "
-          + (f"{'(alone)':>7} " if alone else "") + f"{'cast':>6} {'other':>6} {'gaps':>6} {'feed':>6}")
+          + (f"{'(alone)':>7} " if alone else "")
+          + f"{'cast':>6} {'other':>6} {'gaps':>6} {'feed':>6}")
     for name, row in rows.items():
         measured = row[config]
         kernels, traced = measured["kernel_ms"], measured["traced_ms"]
