@@ -169,21 +169,35 @@ TRAINS = {"reconstruction": {"Encoder", "Decoder"}, "discriminator_gauss": {"Dis
 ADVERSARIAL = {"discriminator_gauss", "discriminator_cat", "generator"}
 
 
-def first_step(ssa, args, phase, feed):
-    """Each network's variables before and after one step of `phase` from a fresh start, in a
-    graph of that phase alone: in the lesson's graph a phase's step runs the phases before it.
-    feed(g) gives the feed for that graph's placeholders."""
+def step_alone(ssa, args, phases, feed, weights=None):
+    """One step of `phases` in a graph of their own (in the lesson's graph a phase's step runs
+    the phases before it), from a fresh start with the given weights loaded where the graph has
+    them: every trainable variable by name before and after, and the losses. feed(g) gives the
+    feed for that graph's placeholders."""
     import tensorflow.compat.v1 as tf
     graph = tf.Graph()
     with graph.as_default(), mock.patch.object(tf, "reset_default_graph", lambda: None):
-        g = ssa.build_graph(args, ((phase,),))
-        variables = {scope: tf.trainable_variables(scope=scope) for scope in SCOPES}
-        assert sum(len(v) for v in variables.values()) == len(tf.trainable_variables())
+        g = ssa.build_graph(args, phases)
+        variables = {v.op.name: v for v in tf.trainable_variables()}
         with tf.Session() as sess:
             sess.run(tf.global_variables_initializer())
+            for name, value in (weights or {}).items():
+                if name in variables:
+                    variables[name].load(value, sess)
             before = sess.run(variables)
-            sess.run(g.train, feed_dict=feed(g))
-            return before, sess.run(variables)
+            losses = ssa.train_step(sess, g, feed(g))
+            return before, losses, sess.run(variables)
+
+
+def first_step(ssa, args, phase, feed):
+    """Each network's variables before and after one step of `phase` alone, from a fresh start."""
+    before, _, after = step_alone(ssa, args, ((phase,),), feed)
+    assert all(name.split("/")[0] in SCOPES for name in before)
+
+    def by_network(values):
+        return {scope: [v for name, v in sorted(values.items()) if name.split("/")[0] == scope]
+                for scope in SCOPES}
+    return by_network(before), by_network(after)
 
 
 def largest_move(before, after, scopes=SCOPES):
@@ -213,7 +227,7 @@ def test_one_call_trains_as_the_phases_one_after_the_other(model, data):
     own from the weights the phase before left: the same losses and the same weights. A phase
     that read weights before the updates of the one before, or the generator reading codes from
     before the encoder's update, would differ."""
-    ssa, args, _, tf = model
+    ssa, args, _, _ = model
     args = argparse.Namespace(**{**vars(args), "hidden_units": 128})
     labelled, unlabelled = mnist.split_labelled(data.train, 1000, args.seed)
     batches = (unlabelled.next_batch(args.batch_size), labelled.next_batch(args.labelled_batch_size))
@@ -222,27 +236,12 @@ def test_one_call_trains_as_the_phases_one_after_the_other(model, data):
         return {g.step: 7, g.x: batches[0][0], g.x_labelled: batches[1][0],
                 g.y_labelled: batches[1][1]}
 
-    def one_step(phases, weights):
-        """The weights before (those given, where the graph has them) and after one step of
-        the phases given, and its losses."""
-        graph = tf.Graph()
-        with graph.as_default(), mock.patch.object(tf, "reset_default_graph", lambda: None):
-            g = ssa.build_graph(args, phases)
-            variables = {v.op.name: v for v in tf.trainable_variables()}
-            with tf.Session() as sess:
-                sess.run(tf.global_variables_initializer())
-                for name, value in weights.items():
-                    if name in variables:
-                        variables[name].load(value, sess)
-                before = sess.run(variables)
-                losses = ssa.train_step(sess, g, feed(g))
-                return before, losses, {**weights, **sess.run(variables)}
-
-    weights, whole_losses, whole_weights = one_step(ssa.PHASES, {})
+    weights, whole_losses, whole_weights = step_alone(ssa, args, ssa.PHASES, feed)
     losses = {}
     for phase in ssa.PHASES:
-        _, phase_losses, weights = one_step((phase,), weights)
+        _, phase_losses, after = step_alone(ssa, args, (phase,), feed, weights)
         losses.update(phase_losses)
+        weights = {**weights, **after}
     assert set(losses) == set(whole_losses)
     for name in losses:
         assert whole_losses[name] == pytest.approx(losses[name], rel=1e-6, abs=1e-7), name
